@@ -1,0 +1,20 @@
+"""The Azure Batch REST emulator: the official SDK drives it unchanged over loopback HTTP.
+
+    from azure_batch_executor.emulator import BatchEmulator
+
+    with BatchEmulator(nodes=2, slots_per_node=2) as emu:
+        client = BatchClient(emu.url, AzureNamedKeyCredential(emu.account_name,
+                                                              emu.account_key))
+
+Layers (after moto): `urls` routes, `responses` parse and serialize, `models` hold pools,
+jobs and tasks as state machines and never see HTTP, `exceptions` render the service's
+errors, `scheduler` places tasks on node slots, `runner` runs them as processes,
+`admin` steers tests (faults, preemption), `server` serves it all. See docs/emulator.md.
+
+Imports: the standard library and sibling emulator modules only; nothing from the rest
+of `azure_batch_executor`.
+"""
+
+from .server import BatchEmulator
+
+__all__ = ["BatchEmulator"]

@@ -1,0 +1,192 @@
+"""The backend's shared state: one lock around all model state, registries, deferred effects.
+
+Role: `Core` holds pools, jobs and the attempts in flight (`runs`), the settings, and the
+discipline every operation follows: mutate model state inside `op()` (which holds the
+lock), and *defer* anything that talks to the runner or the disk (`defer`), so those
+effects run after the lock is released (the runner may call back synchronously).
+Helpers shared by the pool/job/task operation mixins live here: lookups with the
+service's 404/409 codes, stopping attempts, requeueing and terminating tasks.
+
+Imports: the standard library, `..exceptions`, `..wire` and sibling model modules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import exceptions as exc
+from .. import wire
+from .jobs import Job
+from .pools import Node, Pool
+from .tasks import Task
+
+log = logging.getLogger("azure_batch_executor.emulator")
+
+
+@dataclass
+class Settings:
+    """Everything that tunes the emulator's behaviour (see BatchEmulator for the meanings)."""
+
+    account_name: str = "devbatch"
+    account_url: str = ""
+    data_dir: Path = Path(".")
+    node_quota: int = 2
+    max_slots_per_node: int = 2
+    loose: bool = False
+    realistic_casing: bool = False
+    transition_delay: float = 0.05
+    page_size: int = 1000
+    requeue_counts_preemption: bool = True
+    max_active_jobs: int | None = None
+    auto_storage: bool = False  # autoStorageContainerName resolvable by the runner
+    base_env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Run:
+    """One attempt in flight on a node: a task attempt or a start task."""
+
+    run_id: str
+    kind: str  # "task" | "start"
+    pool_key: str
+    node_id: str
+    slots: int
+    job_key: str = ""
+    task_key: str = ""
+    disposition: str | None = None  # None | "terminated" | "requeued" | "deleted"
+
+
+class Core:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.casing = wire.Casing(settings.realistic_casing)
+        self.lock = threading.Lock()
+        self.pools: dict[str, Pool] = {}
+        self.jobs: dict[str, Job] = {}
+        self.runs: dict[str, Run] = {}
+        self._effects: list[Callable[[], Any]] = []
+        self._seq = itertools.count(1)
+        self._run_seq = itertools.count(1)
+        self.runner: Any = None  # set by the emulator; only touched from deferred effects
+        self.on_run_done: Callable[[Any], None] = lambda outcome: None
+        self.wake: Callable[[], None] = lambda: None
+        self.now: Callable[[], float] = time.time
+
+    # --- discipline -----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def op(self, *, wake: bool = True) -> Iterator[None]:
+        """Hold the lock for a model operation; run its deferred effects after release."""
+        self.lock.acquire()
+        try:
+            yield
+        finally:
+            effects, self._effects = self._effects, []
+            self.lock.release()
+            for effect in effects:
+                try:
+                    effect()
+                except Exception:  # an effect must never break the operation
+                    log.exception("emulator effect failed")
+            if wake:
+                self.wake()
+
+    def defer(self, effect: Callable[[], Any]) -> None:
+        self._effects.append(effect)
+
+    def next_seq(self) -> int:
+        return next(self._seq)
+
+    def new_run_id(self, what: str) -> str:
+        return f"{what}#{next(self._run_seq)}"
+
+    def remove_tree(self, path: Path) -> None:
+        self.defer(lambda: shutil.rmtree(path, ignore_errors=True))
+
+    # --- lookups --------------------------------------------------------------------------
+
+    def pool(self, pool_id: str) -> Pool:
+        pool = self.pools.get(pool_id.lower())
+        if pool is None:
+            raise exc.PoolNotFound(values={"PoolId": pool_id})
+        return pool
+
+    def node(self, pool_id: str, node_id: str) -> tuple[Pool, Node]:
+        pool = self.pool(pool_id)
+        node = pool.nodes.get(node_id.lower())
+        if node is None:
+            raise exc.NodeNotFound(values={"NodeId": node_id})
+        return pool, node
+
+    def job(self, job_id: str) -> Job:
+        job = self.jobs.get(job_id.lower())
+        if job is None:
+            raise exc.JobNotFound(values={"JobId": job_id})
+        return job
+
+    def task(self, job_id: str, task_id: str) -> tuple[Job, Task]:
+        job = self.job(job_id)
+        task = job.tasks.get(task_id.lower())
+        if task is None:
+            raise exc.TaskNotFound(values={"TaskId": task_id})
+        return job, task
+
+    def node_of(self, task: Task) -> tuple[Pool, Node] | None:
+        if task.pool_id is None or task.node_id is None:
+            return None
+        pool = self.pools.get(task.pool_id.lower())
+        node = pool.nodes.get(task.node_id.lower()) if pool else None
+        return (pool, node) if pool is not None and node is not None else None
+
+    @staticmethod
+    def require_job_open(job: Job) -> None:
+        """The 409s for writes to a job that no longer accepts them."""
+        if job.state == "completed":
+            raise exc.JobCompleted(values={"JobId": job.id})
+        if job.state == "terminating":
+            raise exc.JobBeingTerminated(values={"JobId": job.id})
+        if job.state == "deleting":
+            raise exc.JobBeingDeleted(values={"JobId": job.id})
+
+    # --- stopping attempts ----------------------------------------------------------------
+
+    def stop_run(self, run_id: str | None, disposition: str) -> None:
+        """Mark an attempt as no longer owning its task and kill its process (deferred)."""
+        if run_id is None:
+            return
+        run = self.runs.get(run_id)
+        if run is not None:
+            run.disposition = disposition
+        reason = "requeued" if disposition == "requeued" else "terminated"
+        runner = self.runner
+        if runner is not None:
+            self.defer(lambda: runner.terminate(run_id, reason))
+
+    def requeue_task(self, task: Task, now: float, *, bump: bool = True) -> None:
+        """§10.1 rows 10-11: a running task goes back to active."""
+        if task.state == "running":
+            self.stop_run(task.requeue(now, bump=bump), "requeued")
+
+    def terminate_task(self, task: Task, now: float, message: str) -> None:
+        """§10.1 row 9: an active or running task is completed as failed (TaskEnded)."""
+        if task.state in ("active", "running"):
+            self.stop_run(task.terminate(now, message), "terminated")
+
+    def release(self, run: Run, now: float) -> None:
+        """An attempt's process is gone: free its node slots."""
+        pool = self.pools.get(run.pool_key)
+        node = pool.nodes.get(run.node_id.lower()) if pool else None
+        if node is None:
+            return
+        node.runs.pop(run.run_id, None)
+        node.task_runs.pop(run.run_id, None)
+        node.refresh_busy(now)

@@ -1,0 +1,122 @@
+"""Handlers for pools, nodes and node counts: parse, call one backend method, serialize.
+
+Imports: the standard library and sibling emulator modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from functools import partial
+
+from .. import paging, schema
+from ..models.base import conditions
+from .base import NODE_FIELDS, POOL_FIELDS, BaseResponses, Request, Response
+
+
+class PoolResponses(BaseResponses):
+    def _pool_url(self, req: Request, pool_id: str) -> str:
+        return f"{req.base_url}/pools/{pool_id}"
+
+    def create_pool(self, req: Request) -> Response:
+        spec = self.body(req, schema.POOL_CREATE)
+        with self.backend.op():
+            pool = self.backend.create_pool(spec)
+            headers = self.entity_headers(pool.etag, pool.last_modified,
+                                          self._pool_url(req, pool.id), created=True)
+        return Response(201, headers)
+
+    def get_pool(self, req: Request, poolId: str) -> Response:
+        self.expand(req)
+        select = self.select(req, POOL_FIELDS)
+        with self.backend.op(wake=False):
+            pool = self.backend.pool(poolId)
+            conditions(pool, req.headers, read=True)
+            doc = pool.to_json(req.base_url, self.casing)
+            return self.entity(req, "pools", doc, pool.etag, pool.last_modified, select)
+
+    def pool_exists(self, req: Request, poolId: str) -> Response:
+        with self.backend.op(wake=False):
+            pool = self.backend.pool(poolId)
+            conditions(pool, req.headers, read=True)
+            return Response(200, self.entity_headers(pool.etag, pool.last_modified))
+
+    def list_pools(self, req: Request) -> Response:
+        self.expand(req)
+        select = self.select(req, POOL_FIELDS)
+        backend = self.backend
+
+        def entries(start: int) -> Iterable[tuple[int, Callable[[], dict]]]:
+            for pool in list(backend.pools.values()):
+                if pool.seq >= start:
+                    yield pool.seq, partial(pool.to_json, req.base_url, self.casing)
+
+        return self.listing(req, "pools", "pools", entries, select)
+
+    def update_pool(self, req: Request, poolId: str) -> Response:
+        changes = self.body(req, schema.POOL_UPDATE)
+        with self.backend.op():
+            conditions(self.backend.pool(poolId), req.headers, read=False)
+            pool = self.backend.update_pool(poolId, changes)
+            headers = self.entity_headers(pool.etag, pool.last_modified,
+                                          self._pool_url(req, pool.id))
+        return Response(200, headers)
+
+    def delete_pool(self, req: Request, poolId: str) -> Response:
+        self.no_body(req)
+        with self.backend.op():
+            conditions(self.backend.pool(poolId), req.headers, read=False)
+            self.backend.delete_pool(poolId)
+        return self.accepted()
+
+    def resize_pool(self, req: Request, poolId: str) -> Response:
+        changes = self.body(req, schema.POOL_RESIZE)
+        with self.backend.op():
+            conditions(self.backend.pool(poolId), req.headers, read=False)
+            pool = self.backend.resize_pool(poolId, changes)
+            headers = self.entity_headers(pool.etag, pool.last_modified,
+                                          self._pool_url(req, pool.id))
+        return self.accepted(headers)
+
+    def stop_pool_resize(self, req: Request, poolId: str) -> Response:
+        self.no_body(req)
+        with self.backend.op():
+            conditions(self.backend.pool(poolId), req.headers, read=False)
+            pool = self.backend.stop_resize(poolId)
+            headers = self.entity_headers(pool.etag, pool.last_modified,
+                                          self._pool_url(req, pool.id))
+        return self.accepted(headers)
+
+    # --- nodes ------------------------------------------------------------------------------
+
+    def list_nodes(self, req: Request, poolId: str) -> Response:
+        select = self.select(req, NODE_FIELDS)
+        with self.backend.op(wake=False):
+            self.backend.pool(poolId)
+        backend = self.backend
+
+        def entries(start: int) -> Iterable[tuple[int, Callable[[], dict]]]:
+            pool = backend.pool(poolId)
+            nodes = list(pool.nodes.values())
+            for i, node in enumerate(nodes[start:], start):
+                yield i, partial(node.to_json, req.base_url, pool)
+
+        return self.listing(req, "nodes", "nodes", entries, select)
+
+    def get_node(self, req: Request, poolId: str, nodeId: str) -> Response:
+        select = self.select(req, NODE_FIELDS)
+        with self.backend.op(wake=False):
+            pool, node = self.backend.node(poolId, nodeId)
+            doc = node.to_json(req.base_url, pool)
+            body = {"odata.metadata": f"{req.base_url}/$metadata#nodes/@Element"}
+            body.update(paging.project(doc, select))
+        return self.json_response(body)
+
+    def list_pool_node_counts(self, req: Request) -> Response:
+        backend = self.backend
+
+        def entries(start: int) -> Iterable[tuple[int, Callable[[], dict]]]:
+            for pool in list(backend.pools.values()):
+                if pool.seq >= start:
+                    yield pool.seq, pool.node_counts
+
+        return self.listing(req, "poolnodecounts", "nodecounts", entries)

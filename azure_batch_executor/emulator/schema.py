@@ -1,0 +1,312 @@
+"""Request-body schemas of the emulated operations, and the strict validator.
+
+Role: every JSON body is checked here before a model sees it: types, required
+properties, enum values (case-insensitive, echoed verbatim), ranges, ISO durations.
+Properties fall in three groups:
+  * emulated: the models act on them;
+  * echoed: infrastructure a local machine stands in for (VM image, networking, user
+    accounts, upgrade policy...): accepted, stored and returned unchanged (`kind="any"`);
+  * not emulated (`unsupported=True`) or unknown: 400 `InvalidPropertyValue` naming the
+    property and the `--loose` switch; with `loose=True` they are stored and echoed.
+Property names are the SDK's (azure-batch 15.1.0, REST api-version 2025-06-01).
+
+Imports: the standard library and `exceptions`, `wire`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import exceptions as exc
+from . import wire
+
+
+@dataclass(frozen=True)
+class F:
+    """One property: kind in str|int|bool|duration|enum|obj|list|any."""
+
+    kind: str
+    required: bool = False
+    sub: Any = None  # obj: dict[str, F]; list: F of the items
+    values: tuple[str, ...] = ()  # enum values, lowercase
+    unsupported: bool = False  # a documented property the emulator does not emulate
+    unsupported_value: Any = field(default=None)  # this value (only) is not emulated
+    lo: int | None = None
+    hi: int | None = None
+    range_error: str = "InvalidPropertyValue"
+
+
+def obj(required: bool = False, **props: F) -> F:
+    return F("obj", required, sub=props)
+
+
+def lst(item: F, required: bool = False, **kw: Any) -> F:
+    return F("list", required, sub=item, **kw)
+
+
+def enum(*values: str, required: bool = False) -> F:
+    return F("enum", required, values=tuple(v.lower() for v in values))
+
+
+STR, REQ_STR = F("str"), F("str", True)
+INT, BOOL, DURATION, ANY = F("int"), F("bool"), F("duration"), F("any")
+NOT_EMULATED = F("any", unsupported=True)
+
+ENV = lst(obj(name=REQ_STR, value=STR))
+METADATA = lst(obj(name=REQ_STR, value=REQ_STR))
+IDENTITY_REF = obj(resourceId=STR)
+REGISTRY = obj(username=STR, password=STR, registryServer=STR, identityReference=IDENTITY_REF)
+RESOURCE_FILE = obj(
+    autoStorageContainerName=STR,
+    storageContainerUrl=STR,
+    httpUrl=STR,
+    blobPrefix=STR,
+    filePath=STR,
+    fileMode=STR,
+    identityReference=F("any", unsupported=True),
+)
+OUTPUT_FILE = obj(
+    filePattern=REQ_STR,
+    destination=obj(
+        True,
+        container=obj(
+            path=STR,
+            containerUrl=REQ_STR,
+            identityReference=F("any", unsupported=True),
+            uploadHeaders=lst(obj(name=REQ_STR, value=STR)),
+        ),
+    ),
+    uploadOptions=obj(True, uploadCondition=enum("tasksuccess", "taskfailure", "taskcompletion",
+                                                 required=True)),
+)
+CONTAINER_SETTINGS = obj(
+    containerRunOptions=STR,
+    imageName=REQ_STR,
+    registry=REGISTRY,
+    workingDirectory=enum("taskWorkingDirectory", "containerImageDefault"),
+    containerHostBatchBindMounts=ANY,
+)
+USER_IDENTITY = obj(
+    username=STR,
+    autoUser=obj(scope=enum("task", "pool"), elevationLevel=enum("nonadmin", "admin")),
+)
+RETRY_COUNT = F("int", lo=-1, range_error="InvalidConstraintValue")
+TASK_CONSTRAINTS = obj(maxWallClockTime=DURATION, retentionTime=DURATION,
+                       maxTaskRetryCount=RETRY_COUNT)
+EXIT_OPTIONS = obj(jobAction=enum("none", "disable", "terminate"),
+                   dependencyAction=enum("satisfy", "block"))
+EXIT_CONDITIONS = obj(
+    exitCodes=lst(obj(code=F("int", True), exitOptions=F("obj", True, sub=EXIT_OPTIONS.sub))),
+    exitCodeRanges=lst(obj(start=F("int", True), end=F("int", True),
+                           exitOptions=F("obj", True, sub=EXIT_OPTIONS.sub))),
+    preProcessingError=EXIT_OPTIONS,
+    fileUploadError=EXIT_OPTIONS,
+    default=EXIT_OPTIONS,
+)
+
+TASK_CREATE: dict[str, F] = {
+    "id": REQ_STR,
+    "displayName": STR,
+    "exitConditions": EXIT_CONDITIONS,
+    "commandLine": REQ_STR,
+    "containerSettings": CONTAINER_SETTINGS,
+    "resourceFiles": lst(RESOURCE_FILE),
+    "outputFiles": lst(OUTPUT_FILE),
+    "environmentSettings": ENV,
+    "affinityInfo": obj(affinityId=REQ_STR),
+    "constraints": TASK_CONSTRAINTS,
+    "requiredSlots": F("int", lo=1),
+    "userIdentity": USER_IDENTITY,
+    "multiInstanceSettings": NOT_EMULATED,
+    "dependsOn": obj(taskIds=lst(STR), taskIdRanges=lst(obj(start=F("int", True),
+                                                            end=F("int", True)))),
+    "applicationPackageReferences": NOT_EMULATED,
+}
+TASK_COLLECTION: dict[str, F] = {"value": lst(F("any"), True)}
+TASK_REPLACE: dict[str, F] = {"constraints": TASK_CONSTRAINTS}
+
+START_TASK = obj(
+    commandLine=REQ_STR,
+    containerSettings=CONTAINER_SETTINGS,
+    resourceFiles=lst(RESOURCE_FILE),
+    environmentSettings=ENV,
+    userIdentity=USER_IDENTITY,
+    maxTaskRetryCount=RETRY_COUNT,
+    waitForSuccess=BOOL,
+)
+VM_CONFIGURATION = obj(
+    imageReference=obj(True, publisher=STR, offer=STR, sku=STR, version=STR,
+                       virtualMachineImageId=STR, sharedGalleryImageId=STR,
+                       communityGalleryImageId=STR),
+    nodeAgentSKUId=REQ_STR,
+    windowsConfiguration=ANY,
+    dataDisks=ANY,
+    licenseType=STR,
+    containerConfiguration=obj(
+        type=enum("dockerCompatible", "criCompatible", required=True),
+        containerImageNames=lst(STR),
+        containerRegistries=lst(REGISTRY),
+    ),
+    diskEncryptionConfiguration=ANY,
+    nodePlacementConfiguration=ANY,
+    extensions=ANY,
+    osDisk=ANY,
+    securityProfile=ANY,
+    serviceArtifactReference=ANY,
+)
+SCHEDULING_POLICY = obj(jobDefaultOrder=enum("none", "creationtime"),
+                        nodeFillType=enum("spread", "pack", required=True))
+NODE_COUNT = F("int", lo=0)
+POOL_CREATE: dict[str, F] = {
+    "id": REQ_STR,
+    "displayName": STR,
+    "vmSize": REQ_STR,
+    "virtualMachineConfiguration": VM_CONFIGURATION,
+    "resizeTimeout": DURATION,
+    "targetDedicatedNodes": NODE_COUNT,
+    "targetLowPriorityNodes": NODE_COUNT,
+    "enableAutoScale": F("bool", unsupported_value=True),
+    "autoScaleFormula": F("str", unsupported=True),
+    "autoScaleEvaluationInterval": F("duration", unsupported=True),
+    "enableInterNodeCommunication": BOOL,
+    "networkConfiguration": ANY,
+    "startTask": START_TASK,
+    "applicationPackageReferences": NOT_EMULATED,
+    "taskSlotsPerNode": F("int", lo=1),
+    "taskSchedulingPolicy": SCHEDULING_POLICY,
+    "userAccounts": ANY,
+    "metadata": METADATA,
+    "mountConfiguration": NOT_EMULATED,
+    "upgradePolicy": ANY,
+}
+POOL_UPDATE: dict[str, F] = {
+    k: POOL_CREATE[k] for k in (
+        "displayName", "vmSize", "enableInterNodeCommunication", "startTask",
+        "applicationPackageReferences", "metadata", "virtualMachineConfiguration",
+        "taskSlotsPerNode", "taskSchedulingPolicy", "networkConfiguration", "userAccounts",
+        "mountConfiguration", "upgradePolicy")
+}
+POOL_UPDATE["vmSize"] = STR
+POOL_RESIZE: dict[str, F] = {
+    "targetDedicatedNodes": NODE_COUNT,
+    "targetLowPriorityNodes": NODE_COUNT,
+    "resizeTimeout": DURATION,
+    "nodeDeallocationOption": enum("requeue", "terminate", "taskcompletion", "retaineddata"),
+}
+
+JOB_CONSTRAINTS = obj(maxWallClockTime=DURATION, maxTaskRetryCount=RETRY_COUNT)
+POOL_INFO = obj(poolId=STR, autoPoolSpecification=NOT_EMULATED)
+PRIORITY = F("int", lo=-1000, hi=1000)
+ALL_TASKS_COMPLETE = enum("noaction", "terminatejob")
+JOB_CREATE: dict[str, F] = {
+    "id": REQ_STR,
+    "displayName": STR,
+    "usesTaskDependencies": BOOL,
+    "priority": PRIORITY,
+    "allowTaskPreemption": BOOL,
+    "maxParallelTasks": F("int", lo=-1),
+    "constraints": JOB_CONSTRAINTS,
+    "jobManagerTask": NOT_EMULATED,
+    "jobPreparationTask": NOT_EMULATED,
+    "jobReleaseTask": NOT_EMULATED,
+    "commonEnvironmentSettings": ENV,
+    "poolInfo": F("obj", True, sub=POOL_INFO.sub),
+    "onAllTasksComplete": ALL_TASKS_COMPLETE,
+    "onTaskFailure": enum("noaction", "performexitoptionsjobaction"),
+    "networkConfiguration": ANY,
+    "metadata": METADATA,
+}
+JOB_UPDATE: dict[str, F] = {
+    k: JOB_CREATE[k] for k in ("priority", "allowTaskPreemption", "maxParallelTasks",
+                               "constraints", "poolInfo", "onAllTasksComplete", "metadata",
+                               "networkConfiguration")
+}
+JOB_UPDATE["poolInfo"] = POOL_INFO
+JOB_REPLACE: dict[str, F] = dict(JOB_UPDATE, poolInfo=JOB_CREATE["poolInfo"])
+JOB_DISABLE: dict[str, F] = {"disableTasks": enum("requeue", "terminate", "wait", required=True)}
+JOB_TERMINATE: dict[str, F] = {"terminateReason": STR}
+
+
+def _loose_or_raise(name: str, loose: bool, what: str) -> None:
+    if not loose:
+        raise exc.InvalidPropertyValue(
+            exc.with_loose_hint(f"The property '{name}' {what}."),
+            {"PropertyName": name, "Reason": "Not emulated"},
+        )
+
+
+def _invalid(name: str, reason: str, error: str = "InvalidPropertyValue") -> exc.BatchError:
+    cls = exc.InvalidConstraintValue if error == "InvalidConstraintValue" \
+        else exc.InvalidPropertyValue
+    return cls(f"The value provided for property '{name}' is invalid: {reason}.",
+               {"PropertyName": name, "Reason": reason})
+
+
+def validate(body: Any, schema: dict[str, F], *, loose: bool, path: str = "") -> dict:
+    """Check a JSON object against `schema`; returns a copy without null members."""
+    if not isinstance(body, dict):
+        if not path:
+            raise exc.InvalidRequestBody("The request body must be a JSON object.")
+        raise _invalid(path.rstrip("."), "expected a JSON object")
+    out: dict = {}
+    for key, value in body.items():
+        name = path + key
+        if value is None or key.startswith("odata."):
+            continue  # OData annotations (an SDK model read from a response echoes them)
+        spec = schema.get(key)
+        if spec is None:
+            _loose_or_raise(name, loose, "is not a known property of this request")
+            out[key] = value
+            continue
+        if spec.unsupported or (spec.unsupported_value is not None
+                                and value == spec.unsupported_value):
+            shown = f"with value {value!r} " if spec.unsupported_value is not None else ""
+            _loose_or_raise(name, loose, f"{shown}is not supported")
+        out[key] = check(value, spec, loose=loose, name=name)
+    for key, spec in schema.items():
+        if spec.required and body.get(key) is None:
+            raise exc.MissingRequiredProperty(
+                f"The property '{path + key}' is required but was not specified.",
+                {"PropertyName": path + key},
+            )
+    return out
+
+
+def check(value: Any, spec: F, *, loose: bool, name: str) -> Any:
+    kind = spec.kind
+    if kind == "any":
+        return value
+    if kind == "str":
+        if not isinstance(value, str):
+            raise _invalid(name, "expected a string")
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise _invalid(name, "expected true or false")
+        return value
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _invalid(name, "expected an integer")
+        if spec.lo is not None and value < spec.lo or spec.hi is not None and value > spec.hi:
+            bounds = f"{spec.lo if spec.lo is not None else '-inf'}.." \
+                     f"{spec.hi if spec.hi is not None else 'inf'}"
+            raise _invalid(name, f"{value} is outside the allowed range {bounds}",
+                           spec.range_error)
+        return value
+    if kind == "duration":
+        seconds = wire.parse_duration(value) if isinstance(value, str) else None
+        if seconds is None or seconds < 0:
+            raise _invalid(name, f"{value!r} is not an ISO 8601 duration")
+        return value
+    if kind == "enum":
+        if not isinstance(value, str) or value.lower() not in spec.values:
+            raise _invalid(name, f"{value!r} is not one of {', '.join(spec.values)}")
+        return value
+    if kind == "obj":
+        return validate(value, spec.sub, loose=loose, path=name + ".")
+    if kind == "list":
+        if not isinstance(value, list):
+            raise _invalid(name, "expected a JSON array")
+        return [check(v, spec.sub, loose=loose, name=f"{name}[{i}]") for i, v in enumerate(value)]
+    raise AssertionError(kind)  # pragma: no cover
