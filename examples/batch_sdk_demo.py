@@ -87,7 +87,7 @@ def main() -> int:
                                 container_url=write_url, path=f"out/cube_{seed}.txt"
                             )
                         ),
-                        upload_options=models.OutputFileUploadConfig(
+                        upload_options=models.OutputFileUploadConfiguration(
                             upload_condition=models.OutputFileUploadCondition.TASK_SUCCESS
                         ),
                     )
