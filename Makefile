@@ -25,7 +25,7 @@ $(NODE_STAMP): package.json package-lock.json
 setup: $(STAMP) $(NODE_STAMP)
 
 demo: setup
-	$(PY) examples/batch_sdk_demo.py
+	$(PY) examples/sum_of_powers.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

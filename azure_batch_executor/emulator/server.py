@@ -107,6 +107,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = True  # server_close() joins the connection threads
+    request_queue_size = 128  # listen backlog: the default 5 resets bursts of 16+ clients
 
     def __init__(self, address: tuple[str, int], app: App) -> None:
         self.app = app

@@ -29,13 +29,14 @@ RANKS = {
     "local": 5,
     "_poller": 6,
     "executor": 7,
-    "joblib_backend": 8,
+    "reusable": 8,
+    "joblib_backend": 9,
     "superbatch": 8,
     "images": 8,
     "azure_setup": 8,
-    "cli": 9,
-    "__init__": 10,
-    "__main__": 11,
+    "cli": 10,
+    "__init__": 11,
+    "__main__": 12,
 }
 WORKER_ALLOWED = set(sys.stdlib_module_names) | {"cloudpickle", "__future__"}
 

@@ -1,0 +1,50 @@
+"""azure-batch-executor: a concurrent.futures Executor whose workers are Azure Batch tasks.
+
+    from azure_batch_executor import AzureBatchExecutor
+
+    with AzureBatchExecutor(max_workers=4) as ex:   # no Azure settings: the local stack
+        print(sum(ex.map(work, range(100))))
+
+Role: the public names. Imports: `executor`, `errors`, and `joblib_backend` lazily.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    AzureBatchExecutorError,
+    BrokenBatchExecutor,
+    ConfigurationError,
+    RemoteError,
+    RemoteTraceback,
+    TaskFailedError,
+    TaskPicklingError,
+    TaskRejectedError,
+    VersionMismatchError,
+)
+from .executor import AzureBatchExecutor
+
+__all__ = [
+    "AzureBatchExecutor",
+    "AzureBatchExecutorError",
+    "BrokenBatchExecutor",
+    "ConfigurationError",
+    "RemoteError",
+    "RemoteTraceback",
+    "TaskFailedError",
+    "TaskPicklingError",
+    "TaskRejectedError",
+    "VersionMismatchError",
+    "register_joblib",
+]
+
+
+def register_joblib() -> None:
+    """Register the joblib backend "azure_batch" (see joblib_backend.py)."""
+    try:
+        from . import joblib_backend  # type: ignore[attr-defined]
+    except ImportError as exc:  # not written yet, or joblib missing
+        raise NotImplementedError(
+            f"the joblib backend is not available: {exc}; install joblib "
+            "(pip install 'azure-batch-executor[joblib]')"
+        ) from exc
+    joblib_backend.register_joblib()

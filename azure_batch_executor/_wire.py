@@ -1,0 +1,285 @@
+"""What goes up to a task and what comes back, as CPython's process pool names them.
+
+Role: three data holders named by the side of the wire they live on, plus the
+(de)serialisation between them:
+
+- `WorkItem` stays local and owns the Future (one Batch task: one call from
+  ``submit`` or one chunk of a ``map``);
+- the task spec (``inputs.pickle``) and the job config (``config.pickle``) go up,
+  built by `encode_call` / `encode_chunk` / `encode_config`;
+- the `Outcome` (``outputs.pickle``) comes back, read by `decode_outcome`; remote
+  exceptions are rebuilt as their own type with a `RemoteTraceback` as ``__cause__``.
+
+Code defined in the user's own modules (not under the stdlib or site-packages,
+including ``__main__`` and test files) is pickled by value (`ship_user_modules`).
+The shapes are documented in `worker.py`, which must agree with this module.
+
+Imports: the standard library, cloudpickle, `constants` and `errors` (a leaf).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import sysconfig
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, InvalidStateError
+from dataclasses import dataclass, field
+from typing import Any
+
+import cloudpickle
+
+from . import constants as C
+from .errors import (
+    BrokenBatchExecutor,
+    RemoteError,
+    RemoteTraceback,
+    TaskPicklingError,
+    VersionMismatchError,
+)
+
+Call = tuple[tuple[Any, ...], dict[str, Any]]
+Row = tuple[Any, ...]
+
+
+def client_versions() -> dict[str, str]:
+    """The version stamp written to config.pickle and checked by the worker."""
+    return {"python": "{}.{}".format(*sys.version_info[:2]),
+            "cloudpickle": cloudpickle.__version__}
+
+
+# ------------------------------------------------------------------------------ local side
+@dataclass(eq=False)
+class WorkItem:
+    """One Batch task seen from the client. Stays local; owns the future.
+
+    `spec` is the pickled task spec; `shared_id` names the map payload it needs (or None);
+    `chunked` futures resolve to a list of (ok, value) pairs, one per call of the chunk.
+    """
+
+    future: Future
+    index: int
+    spec: bytes
+    shared_id: int | None = None
+    chunked: bool = False
+    task_id: str = ""
+
+
+@dataclass(eq=False)
+class SharedPayload:
+    """A function shared by the tasks of one map() call: uploaded once, before its first task."""
+
+    payload_id: int
+    data: bytes
+    uploaded: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+# ------------------------------------------------------------------------------ going up
+def _describe(obj: Any) -> str:
+    try:
+        text = repr(obj)
+    except Exception:
+        text = f"<{type(obj).__qualname__} object>"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _dumps(obj: Any, what: str) -> bytes:
+    try:
+        return cloudpickle.dumps(obj)
+    except Exception as exc:
+        raise TaskPicklingError(
+            f"cannot pickle {what}: {_describe(obj)} ({type(exc).__name__}: {exc})"
+        ) from exc
+
+
+def _dumps_call(fn: Callable[..., Any] | None, calls: Sequence[Call], where: str) -> bytes:
+    """cloudpickle of (fn, calls) in one go; on failure, find the object to name."""
+    try:
+        return cloudpickle.dumps((fn, list(calls)))
+    except Exception:
+        pass
+    if fn is not None:
+        _dumps(fn, f"the function {getattr(fn, '__qualname__', None) or _describe(fn)}")
+    for n, (args, kwargs) in enumerate(calls):
+        for i, arg in enumerate(args):
+            _dumps(arg, f"positional argument {i} of {where}" + (f" (item {n})" if n else ""))
+        for key, value in kwargs.items():
+            _dumps(value, f"keyword argument {key!r} of {where}")
+    return _dumps((fn, list(calls)), f"the call {where}")  # raises with the reason
+
+
+def _spec(shared: str | None, call: bytes) -> bytes:
+    return pickle.dumps({"format": C.WIRE_FORMAT, "shared": shared, "call": call}, protocol=4)
+
+
+def encode_call(fn: Callable[..., Any], args: tuple, kwargs: dict) -> bytes:
+    """The task spec of one submit() call. Raises TaskPicklingError naming the culprit."""
+    name = getattr(fn, "__qualname__", None) or _describe(fn)
+    return _spec(None, _dumps_call(fn, [(args, kwargs)], f"submit({name}, ...)"))
+
+
+def encode_shared(fn: Callable[..., Any]) -> bytes:
+    name = getattr(fn, "__qualname__", None) or _describe(fn)
+    return _dumps(fn, f"the function {name} given to map()")
+
+
+def encode_chunk(shared_file: str, calls: Sequence[Call]) -> bytes:
+    """The task spec of one map() chunk whose function travels as `shared_file`."""
+    return _spec(shared_file, _dumps_call(None, calls, "map()"))
+
+
+def encode_config(initializer: Callable[..., Any] | None, initargs: tuple) -> bytes:
+    init = None
+    if initializer is not None:
+        init = _dumps((initializer, tuple(initargs)), "the initializer and its initargs")
+    config = dict(client_versions(), format=C.WIRE_FORMAT, initializer=init)
+    return pickle.dumps(config, protocol=4)
+
+
+# ------------------------------------------------------------------------------ coming back
+@dataclass
+class Outcome:
+    """What a worker left in outputs.pickle: a fatal error, or one row per call."""
+
+    fatal: Row | None
+    results: list[Row]
+    node: dict[str, str]
+
+
+def decode_outcome(data: bytes) -> Outcome:
+    raw = pickle.loads(data)
+    return Outcome(fatal=raw.get("fatal"), results=list(raw.get("results", [])),
+                   node=raw.get("node", {}))
+
+
+def rebuild_error(row: Row) -> BaseException:
+    """The exception of an error row: its own type, remote traceback chained as __cause__."""
+    _kind, payload, type_name, message, tb = row[-5:]
+    exc: BaseException | None = None
+    if payload is not None:
+        try:
+            loaded = cloudpickle.loads(payload)
+            if isinstance(loaded, BaseException):
+                exc = loaded
+        except Exception as load_error:
+            message = f"{message} (could not be unpickled on the client: {load_error!r})"
+    if exc is None:
+        exc = RemoteError(type_name, message, tb)
+    if tb:
+        exc.__cause__ = RemoteTraceback(f'\n"""\n{tb}"""')
+    return exc
+
+
+def decode_row(row: Row) -> tuple[bool, Any]:
+    """(True, value) or (False, exception) for one result row."""
+    if row[0] == "ok":
+        try:
+            return True, cloudpickle.loads(row[1])
+        except Exception as exc:
+            err = RemoteError("<result>", f"the result could not be unpickled on the client: "
+                              f"{type(exc).__name__}: {exc}")
+            err.__cause__ = exc
+            return False, err
+    return False, rebuild_error(("raise",) + tuple(row[1:]))
+
+
+def settle(
+    item: WorkItem, outcome: Outcome, on_broken: Callable[[BrokenBatchExecutor], None]
+) -> BrokenBatchExecutor | None:
+    """Resolve `item`'s future from its task's outcome, exactly once.
+
+    A fatal outcome of the node's environment (version mismatch) or of the initializer
+    breaks the executor: `on_broken` is told before the future fails, and the error is
+    returned. A spec that failed to unpickle on the node fails only this future.
+    """
+    try:
+        if outcome.fatal is not None:
+            stage, rest = outcome.fatal[0], tuple(outcome.fatal[1:])
+            if stage in ("versions", "initializer"):
+                exc = (VersionMismatchError(rest[2]) if stage == "versions" else broken(
+                    "a task initializer failed, the executor is not usable anymore",
+                    rebuild_error(("raise",) + rest)))
+                on_broken(exc)
+                fail(item.future, exc)
+                return exc
+            fail(item.future, rebuild_error(("raise",) + rest))
+        elif item.chunked:
+            set_result(item.future, [decode_row(row) for row in outcome.results])
+        else:
+            ok, value = decode_row(outcome.results[0])
+            (set_result if ok else fail)(item.future, value)
+    except Exception as error:  # a damaged outputs.pickle must not hang the future
+        fail(item.future, RemoteError(type(error).__name__, f"bad outcome: {error}"))
+    return None
+
+
+def broken(message: str, cause: BaseException) -> BrokenBatchExecutor:
+    exc = BrokenBatchExecutor(message)
+    exc.__cause__ = cause
+    return exc
+
+
+def set_result(future: Future, value: Any) -> None:
+    try:
+        future.set_result(value)
+    except InvalidStateError:  # cancelled meanwhile, or already resolved
+        pass
+
+
+def fail(future: Future, exc: BaseException) -> None:
+    try:
+        future.set_exception(exc)
+    except InvalidStateError:
+        pass
+
+
+# ------------------------------------------------------------------------------ by-value code
+_NOT_USER_PATHS: tuple[str, ...] = ()
+_checked: set[str] = set()
+_seen_count = 0
+_ship_lock = threading.Lock()
+
+
+def _system_paths() -> tuple[str, ...]:
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        try:
+            paths.add(sysconfig.get_paths()[key])
+        except KeyError:
+            pass
+    return tuple(os.path.realpath(p) + os.sep for p in paths if p)
+
+
+def is_user_module(name: str, module: Any) -> bool:
+    """True for modules a node cannot import: neither in the stdlib nor in site-packages.
+
+    (This package too, when it runs from a source tree: worker images do not contain it.)"""
+    global _NOT_USER_PATHS
+    path = getattr(module, "__file__", None)
+    if not path or not isinstance(path, str):
+        return False
+    if not _NOT_USER_PATHS:
+        _NOT_USER_PATHS = _system_paths()
+    real = os.path.realpath(path)
+    return not real.startswith(_NOT_USER_PATHS) and "site-packages" not in real
+
+
+def ship_user_modules() -> None:
+    """Register every user module imported so far with cloudpickle's pickle-by-value."""
+    global _seen_count
+    if len(sys.modules) == _seen_count:  # nothing imported since the last look
+        return
+    with _ship_lock:
+        _seen_count = len(sys.modules)
+        for name, module in list(sys.modules.items()):
+            if name in _checked:
+                continue
+            _checked.add(name)
+            if module is not None and is_user_module(name, module):
+                try:
+                    cloudpickle.register_pickle_by_value(module)
+                except (ValueError, TypeError):
+                    pass

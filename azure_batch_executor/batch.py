@@ -1,0 +1,387 @@
+"""The Batch side: pool, job, task collections, task counts, listing, terminate/delete.
+
+Role: one `BatchService` per executor wraps the official SDK's `BatchClient`
+(its own retries off; every request retried by `_retry.RetryPolicy` and
+counted). It speaks JSON dicts to the SDK, compares enum strings with
+``str(x).lower()`` (the real service sends PascalCase where the SDK expects
+lowercase), calls ``create_task_collection`` itself (<= 100 tasks, deterministic
+ids, ``TaskExists`` means accepted), and terminates jobs with an options dict
+(``begin_terminate_job`` fails client-side without one). `TaskFactory` builds the
+task definitions of the wire format.
+
+Imports: the standard library, azure.batch, azure.core, azure.identity, and the
+leaves `constants`, `errors`, `config`, `_retry`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from azure.batch import BatchClient
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+)
+
+from . import constants as C
+from ._retry import RequestStats, RetryPolicy, http_transport
+from .config import Settings, iso_duration
+from .errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+# Error codes that mean the job or pool is gone for good (BrokenBatchExecutor).
+GONE_CODES = frozenset({
+    "jobnotfound", "poolnotfound", "jobcompleted", "jobbeingterminated", "jobbeingdeleted",
+    "poolbeingdeleted", "authenticationfailed", "invalidauthenticationinfo",
+    "authorizationfailure", "authorizationpermissionmismatch", "insufficientaccountpermissions",
+})
+
+
+def error_code(exc: BaseException) -> str:
+    """The Batch/Blob error code of `exc`, lowercased ('' when none)."""
+    err = getattr(exc, "error", None)
+    code = getattr(err, "code", None) or getattr(exc, "error_code", None) or ""
+    return str(code).lower()
+
+
+def lower(value: Any) -> str:
+    """An SDK enum or raw string, lowercased: the service may send PascalCase the SDK's
+    case-sensitive enums do not recognise (then the SDK leaves a plain str)."""
+    return str(getattr(value, "value", value)).lower()
+
+
+def is_gone(exc: BaseException) -> bool:
+    """True when `exc` means the executor cannot go on (job/pool gone, auth revoked)."""
+    if isinstance(exc, ClientAuthenticationError):
+        return True
+    if isinstance(exc, HttpResponseError):
+        return exc.status_code in (401, 403) or error_code(exc) in GONE_CODES
+    return False
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """One entry of an add-task-collection reply."""
+
+    task_id: str
+    accepted: bool  # success, or TaskExists (a retried add)
+    retry: bool  # server error: add it again later
+    code: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class CompletedTask:
+    """What the poller needs of a completed task."""
+
+    task_id: str
+    transition_time: dt.datetime | None
+    result: str  # "success" | "failure" | ""
+    exit_code: int | None
+    failure_code: str | None
+    failure_message: str | None
+
+
+class BatchService:
+    """The executor's Batch account: counted, retried SDK calls with JSON bodies."""
+
+    def __init__(self, settings: Settings, stats: RequestStats, retry: RetryPolicy) -> None:
+        self._settings = settings
+        self._stats = stats
+        self._retry = retry
+        url = str(settings.batch_account_url)
+        credential: Any
+        if settings.batch_account_key:
+            credential = AzureNamedKeyCredential(
+                str(settings.batch_account_name), settings.batch_account_key
+            )
+        else:
+            from azure.identity import DefaultAzureCredential
+
+            credential = DefaultAzureCredential()
+        self.client = BatchClient(url, credential, retry_total=0,
+                                  transport=http_transport(C.IO_THREADS + 4))
+
+    def __repr__(self) -> str:
+        return f"BatchService(url={self._settings.batch_account_url!r})"
+
+    def _call(self, kind: str, fn: Any, *a: Any, **kw: Any) -> Any:
+        return self._retry.call(self._stats, kind, fn, *a, **kw)
+
+    def _auth_error(self, exc: HttpResponseError) -> ConfigurationError:
+        variable = (
+            f"{C.ENV_BATCH_ACCOUNT_NAME} and {C.ENV_BATCH_ACCOUNT_KEY}"
+            if self._settings.batch_account_key
+            else f"{C.ENV_BATCH_ACCOUNT_URL} and your Entra ID login (az login)"
+        )
+        code = error_code(exc) or exc.status_code
+        return ConfigurationError(f"the Batch account refused the credentials ({code}); "
+                                  f"check {variable}")
+
+    # ------------------------------------------------------------------ pool and job
+    def ensure_pool(self) -> int:
+        """Create the pool if absent; return its task-slot capacity (nodes x slots)."""
+        s = self._settings
+        try:
+            pool = self._call("batch.get_pool", self.client.get_pool, s.pool_id)
+        except ResourceNotFoundError:
+            pool = None
+        except ClientAuthenticationError as exc:
+            raise self._auth_error(exc) from None
+        except HttpResponseError as exc:
+            if exc.status_code in (401, 403):
+                raise self._auth_error(exc) from None
+            raise
+        if pool is not None:
+            log.info("pool %s exists: used as it is, its settings were not changed", s.pool_id)
+            nodes = (pool.target_dedicated_nodes or 0) + (pool.target_low_priority_nodes or 0)
+            return max(1, nodes * (pool.task_slots_per_node or 1))
+        dedicated, spot = s.pool_nodes
+        try:
+            self._call("batch.create_pool", self.client.create_pool, self.pool_body())
+            log.info("created pool %s: %d dedicated + %d spot nodes of %s, %d slots each",
+                     s.pool_id, dedicated, spot, s.vm_size, s.slots_per_node)
+        except ResourceExistsError:
+            return self.ensure_pool()
+        return max(1, (dedicated + spot) * s.slots_per_node)
+
+    def pool_body(self) -> dict[str, Any]:
+        s = self._settings
+        dedicated, spot = s.pool_nodes
+        vm: dict[str, Any] = {
+            "imageReference": {"publisher": "canonical", "offer": "ubuntu-24_04-lts",
+                               "sku": "server", "version": "latest"},
+            "nodeAgentSKUId": "batch.node.ubuntu 24.04",
+        }
+        if s.container_image:
+            vm["imageReference"] = {"publisher": "microsoft-dsvm", "offer": "ubuntu-hpc",
+                                    "sku": "2204", "version": "latest"}
+            vm["nodeAgentSKUId"] = "batch.node.ubuntu 22.04"
+            vm["containerConfiguration"] = {"type": "dockerCompatible",
+                                            "containerImageNames": [s.container_image]}
+        return {
+            "id": s.pool_id, "vmSize": s.vm_size, "virtualMachineConfiguration": vm,
+            "targetDedicatedNodes": dedicated, "targetLowPriorityNodes": spot,
+            "taskSlotsPerNode": s.slots_per_node,
+            "taskSchedulingPolicy": {"nodeFillType": "spread"},
+        }
+
+    def create_job(self, job_id: str) -> None:
+        body = {
+            "id": job_id, "poolInfo": {"poolId": self._settings.pool_id},
+            "onAllTasksComplete": "noaction", "onTaskFailure": "noaction",
+            "constraints": {"maxWallClockTime": f"P{C.JOB_MAX_WALL_CLOCK_DAYS}D",
+                            "maxTaskRetryCount": self._settings.max_task_retries},
+        }
+        self._call("batch.create_job", self.client.create_job, body)
+
+    def terminate_job(self, job_id: str, reason: str = "UserTerminate") -> None:
+        # The SDK's LRO poller would GET the job every `polling_interval` s in a daemon
+        # thread; we do not wait for it (the job ends on its own).
+        self._call("batch.terminate_job", self.client.begin_terminate_job, job_id,
+                   {"terminateReason": reason}, polling_interval=1)
+
+    def delete_pool(self) -> None:
+        self._call("batch.delete_pool", self.client.begin_delete_pool,
+                   self._settings.pool_id, polling_interval=1)
+
+    def check_alive(self, job_id: str) -> None:
+        """Raise if the job is no longer active or the pool is gone (a health check)."""
+        job = self._call("batch.get_job", self.client.get_job, job_id, select=["id", "state"])
+        state = lower(job.state)
+        if state != "active":
+            raise JobGone(f"job {job_id} is {state}")
+        pool = self._call("batch.get_pool", self.client.get_pool, self._settings.pool_id,
+                          select=["id", "state"])
+        if lower(pool.state) != "active":
+            raise JobGone(f"pool {self._settings.pool_id} is {lower(pool.state)}")
+
+    # ------------------------------------------------------------------ tasks
+    def add_collection(self, job_id: str, tasks: list[dict[str, Any]]) -> list[AddResult]:
+        """Add <= 100 tasks in one request; TaskExists counts as accepted."""
+        # stream=True + cls: the reply's JSON as is (the SDK's model deserialisation of 100
+        # results costs more CPU than building the request)
+        reply = self._call("batch.add", self.client.create_task_collection, job_id,
+                           {"value": tasks}, stream=True, cls=_json_reply)
+        out = []
+        for r in reply.get("value") or []:
+            status = lower(r.get("status"))
+            error = r.get("error") or {}
+            code = str(error.get("code") or "")
+            message = error.get("message") or ""
+            if isinstance(message, dict):
+                message = message.get("value", "")
+            if status == "success" or code.lower() == "taskexists":
+                out.append(AddResult(r["taskId"], True, False))
+            elif status == "servererror":
+                out.append(AddResult(r["taskId"], False, True, code, str(message)))
+            else:
+                out.append(AddResult(r["taskId"], False, False, code, str(message)))
+        return out
+
+    def task_counts(self, job_id: str) -> tuple[int, int, int]:
+        """(active, running, completed) task counts of the job: one request."""
+        counts = self._call("batch.task_counts", self.client.get_job_task_counts, job_id)
+        c = counts.task_counts
+        return int(c.active), int(c.running), int(c.completed)
+
+    def completed_since(self, job_id: str, since: dt.datetime | None) -> list[CompletedTask]:
+        """Completed tasks whose state changed after `since` (all completed when None)."""
+        flt = "state eq 'completed'"
+        if since is not None:
+            stamp = since.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            flt += f" and stateTransitionTime gt DateTime'{stamp}'"
+        pages = self.client.list_tasks(
+            job_id, filter=flt, select=["id", "state", "stateTransitionTime", "executionInfo"],
+            max_results=C.LIST_PAGE_SIZE,
+        ).by_page()
+        out: list[CompletedTask] = []
+        while True:  # a request per page actually fetched (the end of the pages costs none)
+            page = self._retry.call(_UNCOUNTED, "", _next_page, pages)
+            if page is None:
+                break
+            self._stats.add("batch.list")
+            for t in page:
+                info = t.execution_info
+                failure = info.failure_info if info else None
+                out.append(CompletedTask(
+                    task_id=t.id,
+                    transition_time=t.state_transition_time,
+                    result=lower(info.result) if info and info.result else "",
+                    exit_code=info.exit_code if info else None,
+                    failure_code=str(failure.code) if failure and failure.code else None,
+                    failure_message=str(failure.message) if failure and failure.message
+                    else None,
+                ))
+        return out
+
+    def close(self) -> None:
+        self.client.close()
+
+
+_UNCOUNTED = RequestStats()
+
+
+def _json_reply(_pipeline_response: Any, body: Any, _headers: Any) -> dict[str, Any]:
+    return json.loads(b"".join(body))
+
+
+def _next_page(pages: Any) -> list[Any] | None:
+    page = next(pages, None)
+    return None if page is None else list(page)
+
+
+class JobGone(Exception):
+    """The job is no longer active or the pool was deleted."""
+
+
+class CompletionFeed:
+    """Finds the newly completed tasks of one job at O(1) requests per tick, never
+    re-listing every completed task.
+
+    Idle: one request (the job's task counts). When the completed count moved: one listing
+    of the tasks completed since a watermark (the latest stateTransitionTime seen, minus a
+    safety overlap for listing lag), deduplicated by id. While results flow (`flowing`,
+    the last listing found new tasks) the count is skipped: the listing is the one request.
+    If the counts ever show more completed tasks than were seen, the overlap widens, and
+    after a few such ticks one full listing settles it.
+    """
+
+    OVERLAP = dt.timedelta(seconds=2)
+    WIDE_OVERLAP = dt.timedelta(seconds=60)
+
+    def __init__(self, batch: BatchService, job_id: str) -> None:
+        self._batch = batch
+        self._job_id = job_id
+        self._seen: set[str] = set()
+        self._watermark: dt.datetime | None = None
+        self._last_completed = 0
+        self._deficit_ticks = 0
+        self.flowing = False
+
+    def poll(self) -> list[CompletedTask]:
+        completed: int | None = None
+        if not self.flowing:
+            completed = self._batch.task_counts(self._job_id)[2]
+            if completed == self._last_completed and len(self._seen) >= completed:
+                return []
+        since = None
+        if self._watermark is not None and self._deficit_ticks <= 5:
+            since = self._watermark - (self.WIDE_OVERLAP if self._deficit_ticks else self.OVERLAP)
+        tasks = self._batch.completed_since(self._job_id, since)
+        new = [t for t in tasks if t.task_id not in self._seen]
+        for t in tasks:
+            self._seen.add(t.task_id)
+            if t.transition_time and (self._watermark is None
+                                      or t.transition_time > self._watermark):
+                self._watermark = t.transition_time
+        if completed is not None:
+            self._last_completed = completed
+            self._deficit_ticks = self._deficit_ticks + 1 if len(self._seen) < completed else 0
+        self.flowing = bool(new)
+        return new
+
+
+class TaskFactory:
+    """Builds the task definitions of one job; the parts all its tasks share are built once.
+
+    `common_resources` are (url, filePath) pairs every task downloads (worker, config);
+    `output_container_url` is the container URL with its create/write SAS.
+    """
+
+    def __init__(self, settings: Settings, common_resources: list[tuple[str, str]],
+                 output_container_url: str) -> None:
+        self._command = f"{settings.command} {C.WORKER_SCRIPT_FILE}"
+        self._common = [{"httpUrl": url, "filePath": path} for url, path in common_resources]
+        self._container_url = output_container_url
+        self._upload = {"uploadCondition": "taskcompletion"}
+        constraints: dict[str, Any] = {"maxTaskRetryCount": settings.max_task_retries}
+        if settings.task_timeout is not None:
+            constraints["maxWallClockTime"] = iso_duration(settings.task_timeout)
+        self._constraints = constraints
+        self._container = (
+            {"imageName": settings.container_image} if settings.container_image else None
+        )
+        self._fixed_size = 600 + len(self._command) + len(json.dumps(self._common)) + len(
+            json.dumps(constraints)) + len(json.dumps(self._container or ""))
+
+    def body(
+        self,
+        task_id: str,
+        resource_files: list[tuple[str, str]],
+        output_files: list[tuple[str, str]],
+        inline_inputs: str | None,
+    ) -> tuple[dict[str, Any], int]:
+        """One task definition and an upper bound of its JSON size in bytes."""
+        size = self._fixed_size + len(task_id)
+        resources = list(self._common)
+        for url, path in resource_files:
+            resources.append({"httpUrl": url, "filePath": path})
+            size += 40 + len(url) + len(path)
+        outputs = []
+        for pattern, blob in output_files:
+            outputs.append({
+                "filePattern": pattern,
+                "destination": {"container": {"containerUrl": self._container_url,
+                                              "path": blob}},
+                "uploadOptions": self._upload,
+            })
+            size += 160 + len(pattern) + len(blob) + len(self._container_url)
+        body: dict[str, Any] = {"id": task_id, "commandLine": self._command,
+                                "resourceFiles": resources, "outputFiles": outputs,
+                                "constraints": self._constraints}
+        if inline_inputs is not None:
+            body["environmentSettings"] = [{"name": C.INLINE_INPUTS_ENV,
+                                            "value": inline_inputs}]
+            size += 60 + len(inline_inputs)
+        if self._container is not None:
+            body["containerSettings"] = self._container
+        return body, size

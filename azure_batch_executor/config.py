@@ -1,0 +1,290 @@
+"""Settings: what the executor was asked to use, resolved and checked before any request.
+
+Role: one frozen dataclass, `Settings`, resolved per field from the keyword
+argument, else the environment (the seed's variable names), else a default.
+With no Batch account configured at all the settings say ``local=True`` and the
+executor fills in the local stack. Half a configuration is a `ConfigurationError`
+naming the variable or argument to set. Secrets never appear in a repr.
+
+Imports: the standard library, `constants` and `errors` (a leaf).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import math
+import os
+import re
+import sys
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import constants as C
+from .errors import ConfigurationError
+
+_SECRETS = ("batch_account_key", "storage_account_key", "storage_connection_string")
+_MASK = "***"
+_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_CONTAINER_RE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
+
+# field name -> environment variable, for the fields that may come from the environment
+ENV_NAMES = {
+    "batch_account_url": C.ENV_BATCH_ACCOUNT_URL,
+    "batch_account_name": C.ENV_BATCH_ACCOUNT_NAME,
+    "batch_account_key": C.ENV_BATCH_ACCOUNT_KEY,
+    "storage_account_url": C.ENV_STORAGE_ACCOUNT_URL,
+    "storage_account_key": C.ENV_STORAGE_ACCOUNT_KEY,
+    "storage_connection_string": C.ENV_STORAGE_CONNECTION_STRING,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Resolved executor settings. Build with `Settings.resolve(**kwargs)`."""
+
+    batch_account_url: str | None = None
+    batch_account_name: str | None = None
+    batch_account_key: str | None = dataclasses.field(default=None, repr=False)
+    storage_account_url: str | None = None
+    storage_account_key: str | None = dataclasses.field(default=None, repr=False)
+    storage_connection_string: str | None = dataclasses.field(default=None, repr=False)
+    pool_id: str = C.DEFAULT_POOL_ID
+    vm_size: str = C.DEFAULT_VM_SIZE
+    dedicated_nodes: int | None = None
+    spot_nodes: int | None = None
+    task_slots_per_node: int | None = None
+    container_image: str | None = None
+    delete_pool_when_done: bool = False
+    container_name: str = C.DEFAULT_CONTAINER_NAME
+    job_id_prefix: str = C.DEFAULT_JOB_ID_PREFIX
+    python_command: str | None = None
+    task_timeout: float | None = None
+    max_task_retries: int = 0
+    poll_interval: float = C.DEFAULT_POLL_INTERVAL
+    local: bool = False  # no Batch account configured: use the local stack
+
+    def __repr__(self) -> str:
+        parts = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in _SECRETS and value is not None:
+                parts.append(f"{f.name}={_MASK!r}")
+            else:
+                parts.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(parts)})"
+
+    # ------------------------------------------------------------------ resolution
+    @classmethod
+    def names(cls) -> list[str]:
+        """The setting names accepted as keyword arguments."""
+        return [f.name for f in dataclasses.fields(cls) if f.name != "local"]
+
+    @classmethod
+    def resolve(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> Settings:
+        """Resolve keyword arguments, then `env` (default: os.environ), then defaults."""
+        valid = cls.names()
+        unknown = sorted(set(kwargs) - set(valid))
+        if unknown:
+            raise TypeError(
+                f"AzureBatchExecutor() got unexpected keyword argument(s) {', '.join(unknown)}; "
+                f"valid settings are: {', '.join(valid)}"
+            )
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {k: v for k, v in kwargs.items() if v is not None}
+        for name, var in ENV_NAMES.items():
+            if name not in values and env.get(var):
+                values[name] = env[var]
+        settings = cls(**values)
+        settings._validate()
+        if not settings._any_account():
+            settings = dataclasses.replace(settings, local=True)
+        return settings
+
+    def with_local_stack(
+        self,
+        *,
+        batch_account_url: str,
+        batch_account_name: str,
+        batch_account_key: str,
+        storage_connection_string: str,
+        nodes: int,
+        slots_per_node: int,
+    ) -> Settings:
+        """These settings completed by the local stack's endpoints; pool sized from the stack."""
+        return dataclasses.replace(
+            self,
+            batch_account_url=batch_account_url,
+            batch_account_name=batch_account_name,
+            batch_account_key=batch_account_key,
+            storage_connection_string=storage_connection_string,
+            dedicated_nodes=nodes if self.dedicated_nodes is None else self.dedicated_nodes,
+            spot_nodes=0 if self.spot_nodes is None else self.spot_nodes,
+            task_slots_per_node=(
+                slots_per_node if self.task_slots_per_node is None else self.task_slots_per_node
+            ),
+            python_command=self.python_command or sys.executable,
+        )
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def pool_nodes(self) -> tuple[int, int]:
+        """(dedicated, spot) target node counts; one dedicated node when neither is given."""
+        dedicated, spot = self.dedicated_nodes, self.spot_nodes
+        if dedicated is None and spot is None:
+            return 1, 0
+        return dedicated or 0, spot or 0
+
+    @property
+    def slots_per_node(self) -> int:
+        return self.task_slots_per_node or 1
+
+    @property
+    def command(self) -> str:
+        return self.python_command or C.DEFAULT_PYTHON_COMMAND
+
+    @property
+    def storage_account_name(self) -> str | None:
+        """The storage account name taken from `storage_account_url` (None if not derivable)."""
+        if not self.storage_account_url:
+            return None
+        parts = urlsplit(self.storage_account_url)
+        host = parts.hostname or ""
+        if host and not re.match(r"^[0-9.]+$", host) and host != "localhost":
+            return host.split(".")[0]
+        path = parts.path.strip("/")
+        return path.split("/")[0] if path else None
+
+    # ------------------------------------------------------------------ checks
+    def _any_account(self) -> bool:
+        return any(getattr(self, name) for name in ENV_NAMES)
+
+    def _validate(self) -> None:
+        self._validate_accounts()
+        self._validate_pool()
+
+    def _validate_accounts(self) -> None:
+        if not self._any_account():
+            return
+        batch_given = self.batch_account_url or self.batch_account_name or self.batch_account_key
+        storage_given = (
+            self.storage_account_url or self.storage_account_key or self.storage_connection_string
+        )
+        if not self.batch_account_url:
+            what = "a storage account" if storage_given and not batch_given else "part of one"
+            raise ConfigurationError(
+                f"{what} is configured but no Batch account URL: set {C.ENV_BATCH_ACCOUNT_URL} "
+                "or pass batch_account_url= (or unset every account variable to use the local "
+                "stack)"
+            )
+        if bool(self.batch_account_name) != bool(self.batch_account_key):
+            missing = (
+                (C.ENV_BATCH_ACCOUNT_KEY, "batch_account_key")
+                if self.batch_account_name
+                else (C.ENV_BATCH_ACCOUNT_NAME, "batch_account_name")
+            )
+            raise ConfigurationError(
+                f"Batch shared-key authentication needs both the account name and key: set "
+                f"{missing[0]} or pass {missing[1]}= (or unset both to use Entra ID)"
+            )
+        if self.batch_account_key:
+            _check_base64(self.batch_account_key, C.ENV_BATCH_ACCOUNT_KEY)
+        if not storage_given:
+            raise ConfigurationError(
+                f"a Batch account is configured but no storage account: set "
+                f"{C.ENV_STORAGE_ACCOUNT_URL} (Entra ID) or {C.ENV_STORAGE_CONNECTION_STRING}, "
+                "or pass storage_account_url= / storage_connection_string="
+            )
+        if not self.storage_connection_string:
+            if not self.storage_account_url:
+                raise ConfigurationError(
+                    f"{C.ENV_STORAGE_ACCOUNT_KEY} is set but the storage account is unknown: set "
+                    f"{C.ENV_STORAGE_ACCOUNT_URL} or {C.ENV_STORAGE_CONNECTION_STRING}"
+                )
+            if self.storage_account_key:
+                _check_base64(self.storage_account_key, C.ENV_STORAGE_ACCOUNT_KEY)
+                if not self.storage_account_name:
+                    raise ConfigurationError(
+                        f"cannot tell the storage account name from {C.ENV_STORAGE_ACCOUNT_URL}; "
+                        f"use https://NAME.blob.core.windows.net or set "
+                        f"{C.ENV_STORAGE_CONNECTION_STRING}"
+                    )
+        elif "AccountName=" not in self.storage_connection_string:
+            raise ConfigurationError(
+                f"{C.ENV_STORAGE_CONNECTION_STRING} has no AccountName=...; copy the whole "
+                "connection string from the portal (Access keys)"
+            )
+
+    def _validate_pool(self) -> None:
+        if not _ID_RE.match(self.pool_id):
+            raise ConfigurationError(f"pool_id={self.pool_id!r}: use 1-64 of [A-Za-z0-9_-]")
+        if not re.match(r"^[A-Za-z0-9_-]{1,30}$", self.job_id_prefix):
+            raise ConfigurationError(
+                f"job_id_prefix={self.job_id_prefix!r}: use 1-30 of [A-Za-z0-9_-]"
+            )
+        if not _CONTAINER_RE.match(self.container_name):
+            raise ConfigurationError(
+                f"container_name={self.container_name!r}: use 3-63 of [a-z0-9-], no '--'"
+            )
+        for name in ("dedicated_nodes", "spot_nodes"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise ConfigurationError(f"{name}={value!r}: must be an int >= 0")
+        if self.pool_nodes == (0, 0):
+            raise ConfigurationError("dedicated_nodes=0 and spot_nodes=0: the pool needs a node")
+        slots = self.task_slots_per_node
+        if slots is not None and (not isinstance(slots, int) or not 1 <= slots <= 256):
+            raise ConfigurationError(f"task_slots_per_node={slots!r}: must be an int in 1..256")
+        if not isinstance(self.max_task_retries, int) or self.max_task_retries < -1:
+            raise ConfigurationError(
+                f"max_task_retries={self.max_task_retries!r}: must be -1 (unlimited) or >= 0"
+            )
+        timeout = self.task_timeout
+        if timeout is not None and (
+            not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0
+        ):
+            raise ConfigurationError(f"task_timeout={timeout!r}: must be seconds > 0 or None")
+        poll = self.poll_interval
+        if not isinstance(poll, (int, float)) or not math.isfinite(poll) or poll <= 0:
+            raise ConfigurationError(f"poll_interval={poll!r}: must be seconds > 0")
+
+
+def _check_base64(value: str, variable: str) -> None:
+    try:
+        base64.b64decode(value, validate=True)
+    except ValueError:
+        raise ConfigurationError(
+            f"{variable} is not a valid base64 account key; copy the key from the portal "
+            "(Keys / Access keys)"
+        ) from None
+
+
+def iso_duration(seconds: float) -> str:
+    """ISO 8601 duration for Batch (e.g. 90.5 -> 'PT1M30.5S')."""
+    whole = int(seconds)
+    frac = seconds - whole
+    days, rest = divmod(whole, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    out = "P" + (f"{days}D" if days else "")
+    time = ""
+    if hours:
+        time += f"{hours}H"
+    if minutes:
+        time += f"{minutes}M"
+    if secs or frac or not (days or hours or minutes):
+        time += f"{secs + frac:g}S" if frac else f"{secs}S"
+    return out + ("T" + time if time else "")
+
+
+def mask_secrets(text: str, settings: Settings | None = None) -> str:
+    """`text` with SAS signatures, account keys and connection-string keys replaced by ***."""
+    text = re.sub(r"(?i)(sig=)[^&\s'\"]+", r"\1" + _MASK, text)
+    text = re.sub(r"(?i)(AccountKey=)[^;\s'\"]+", r"\1" + _MASK, text)
+    if settings is not None:
+        for name in _SECRETS:
+            value = getattr(settings, name)
+            if value:
+                text = text.replace(value, _MASK)
+    return text

@@ -1,0 +1,60 @@
+"""The wire contract and the fixed numbers of azure-batch-executor.
+
+Role: every name that both sides of the wire (the client and `worker.py` on the
+node) or the seed's SuperBatch walkthrough rely on, plus the defaults that
+`config.py` falls back to. Nothing here does anything.
+
+Imports: nothing (a leaf). `worker.py` keeps its own copy of the names it needs
+because it is shipped to the node alone; a unit test checks the two agree.
+"""
+
+from __future__ import annotations
+
+# --- the seed's contract (file names; do not change) -------------------------------------
+GLOBAL_CONFIG_FILE = "config.pickle"  # per job: initializer, versions
+WORKER_INPUTS_FILE = "inputs.pickle"  # name inside the task's working dir
+WORKER_OUTPUTS_FILE = "outputs.pickle"  # name inside the task's working dir
+LOCAL_INPUTS_PATTERN = "iter_{}_inputs.pickle"  # blob name per task
+LOCAL_OUTPUTS_PATTERN = "iter_{}_outputs.pickle"  # blob name per task
+
+# --- our additions to the node-side contract ----------------------------------------------
+WORKER_SCRIPT_FILE = "abx_worker.py"  # the worker, uploaded once per job
+STDOUT_PATTERN = "iter_{}_stdout.txt"  # the task's stdout.txt, beside its outputs
+STDERR_PATTERN = "iter_{}_stderr.txt"  # the task's stderr.txt, beside its outputs
+SHARED_PAYLOAD_PATTERN = "shared_{}.pickle"  # a map() function, uploaded once per map call
+INLINE_INPUTS_ENV = "ABX_INPUTS_B64"  # a small task spec travels here, base64
+WIRE_FORMAT = 1  # bumped when the pickled shapes change
+
+# Task specs up to this many pickled bytes travel inline in the task definition (base64 in an
+# environment setting; the worker writes inputs.pickle itself). Above it: one blob upload.
+# Measured (benchmarks/README.md): inline costs ~0.2 ms per task and no request at any size
+# up to 16 KiB, a blob ~2.5 ms and one request; the bound comes from the 1 MiB request limit
+# of add-task-collection (100 tasks of 6 KiB, base64, plus their URLs: about 1 MB).
+INLINE_THRESHOLD = 6 * 1024
+
+# --- Batch request limits -----------------------------------------------------------------
+MAX_TASKS_PER_COLLECTION = 100  # Batch limit for addtaskcollection
+MAX_COLLECTION_BODY = 900_000  # bytes; Batch refuses bodies of 1 MiB and more
+LIST_PAGE_SIZE = 1000  # maxresults for list_tasks
+
+# --- environment variable names (the seed's, plus STORAGE_ACCOUNT_URL) --------------------
+ENV_BATCH_ACCOUNT_URL = "BATCH_ACCOUNT_URL"
+ENV_BATCH_ACCOUNT_NAME = "BATCH_ACCOUNT_NAME"
+ENV_BATCH_ACCOUNT_KEY = "BATCH_ACCOUNT_KEY"
+ENV_STORAGE_ACCOUNT_URL = "STORAGE_ACCOUNT_URL"
+ENV_STORAGE_ACCOUNT_KEY = "STORAGE_ACCOUNT_KEY"
+ENV_STORAGE_CONNECTION_STRING = "STORAGE_ACCOUNT_CONNECTION_STRING"
+
+# --- defaults -----------------------------------------------------------------------------
+DEFAULT_POOL_ID = "azure-batch-executor"
+DEFAULT_VM_SIZE = "standard_d2s_v3"
+DEFAULT_CONTAINER_NAME = "azure-batch-executor"
+DEFAULT_JOB_ID_PREFIX = "abx"
+DEFAULT_PYTHON_COMMAND = "python3"
+DEFAULT_POLL_INTERVAL = 0.5  # seconds: the cap of the poller's backoff
+MIN_POLL_INTERVAL = 0.02  # seconds: the poller's tick while results flow
+HEALTH_CHECK_INTERVAL = 10.0  # seconds between checks that the job and pool still exist
+JOB_MAX_WALL_CLOCK_DAYS = 6  # the job's wall-clock limit ...
+SAS_EXPIRY_DAYS = 7  # ... is shorter than the SAS validity (a user delegation key: <= 7 days)
+STDERR_TAIL_BYTES = 2048  # how much of a failed task's stderr goes into TaskFailedError
+IO_THREADS = 16  # bounded pool for uploads, collection adds and downloads

@@ -1,0 +1,189 @@
+"""The exception tree of azure-batch-executor.
+
+Role: every exception the package raises on purpose. Each one says what went
+wrong, the likely reason and the fix (see docs/errors.md). Classes subclass the
+stdlib ones so existing ``except`` clauses keep working::
+
+    Exception
+    ├── ValueError
+    │   └── ConfigurationError          settings missing, half given or rejected
+    ├── pickle.PicklingError
+    │   └── TaskPicklingError           submit(): a function or argument cannot be pickled
+    ├── concurrent.futures.BrokenExecutor
+    │   └── BrokenBatchExecutor         job/pool gone, credentials revoked, initializer failed
+    │       └── VersionMismatchError    node Python/cloudpickle differ from the client's
+    └── AzureBatchExecutorError
+        ├── TaskFailedError             a task ended without an outcome (killed, OOM, timeout)
+        ├── TaskRejectedError           Batch refused to add a task
+        └── RemoteError                 stand-in for a remote result/exception that can't travel
+
+    RemoteTraceback                     the remote traceback, chained as ``__cause__``
+
+Imports: the standard library only (a leaf).
+"""
+
+from __future__ import annotations
+
+import pickle
+import signal
+from concurrent.futures import BrokenExecutor
+
+
+class ConfigurationError(ValueError):
+    """A setting is missing, half given, or was rejected by Azure; the message names the fix."""
+
+
+class TaskPicklingError(pickle.PicklingError):
+    """A function, argument or initializer could not be pickled on the client."""
+
+
+class BrokenBatchExecutor(BrokenExecutor):
+    """The executor cannot go on: its job or pool disappeared, the credentials were revoked,
+    or a task initializer failed. Every pending future fails with it; the cause is chained."""
+
+
+class VersionMismatchError(BrokenBatchExecutor):
+    """The node's Python major.minor or cloudpickle version differ from the client's."""
+
+
+class AzureBatchExecutorError(Exception):
+    """Base class for errors about one task."""
+
+
+class TaskFailedError(AzureBatchExecutorError):
+    """A Batch task completed with failure and left no outcome behind.
+
+    Attributes: ``task_id``, ``job_id``, ``exit_code`` (None when no process ran),
+    ``failure_code`` / ``failure_message`` (Batch's failureInfo), ``stderr_tail``,
+    ``stdout_blob`` / ``stderr_blob`` (blob names in the executor's container).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        task_id: str = "",
+        job_id: str = "",
+        exit_code: int | None = None,
+        failure_code: str | None = None,
+        failure_message: str | None = None,
+        stderr_tail: str = "",
+        stdout_blob: str = "",
+        stderr_blob: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+        self.job_id = job_id
+        self.exit_code = exit_code
+        self.failure_code = failure_code
+        self.failure_message = failure_message
+        self.stderr_tail = stderr_tail
+        self.stdout_blob = stdout_blob
+        self.stderr_blob = stderr_blob
+
+    def __reduce__(self):  # keep the attributes when pickled (joblib, multiprocessing)
+        return (_rebuild_task_failed, (self.args[0], self.__dict__))
+
+    @classmethod
+    def describe(
+        cls,
+        *,
+        task_id: str,
+        job_id: str,
+        exit_code: int | None,
+        result: str,
+        failure_code: str | None,
+        failure_message: str | None,
+        stderr_tail: str,
+        stdout_blob: str,
+        stderr_blob: str,
+        container_url: str,
+    ) -> TaskFailedError:
+        """The error for a task that completed without outcome: cause, likely reason, fix."""
+        parts = [f"task {task_id} of job {job_id} ended without an outcome"]
+        parts.append(f"exit code {describe_exit_code(exit_code)}" if exit_code is not None
+                     else "no process ran (no exit code)")
+        if failure_code:
+            parts.append(f"Batch failure {failure_code}: {failure_message or ''}".strip())
+        elif result == "success":
+            parts.append("it reported success but outputs.pickle was not uploaded")
+        hint = _hint(failure_code or "", failure_message or "", exit_code)
+        message = "; ".join(parts) + "."
+        if hint:
+            message += f" {hint}"
+        message += (f" Its stdout/stderr are the blobs {stdout_blob} and {stderr_blob} in "
+                     f"{container_url}.")
+        if stderr_tail.strip():
+            message += f"\nstderr tail:\n{stderr_tail.rstrip()}"
+        return cls(message, task_id=task_id, job_id=job_id, exit_code=exit_code,
+                   failure_code=failure_code, failure_message=failure_message,
+                   stderr_tail=stderr_tail, stdout_blob=stdout_blob, stderr_blob=stderr_blob)
+
+
+def describe_exit_code(code: int | None) -> str:
+    """'137 (SIGKILL)' style text: exit codes above 128 (or negative) name their signal."""
+    if code is None:
+        return "none"
+    number = code - 128 if code > 128 else -code if code < 0 else 0
+    try:
+        return f"{code} ({signal.Signals(number).name})" if number else str(code)
+    except ValueError:
+        return str(code)
+
+
+def _hint(code: str, message: str, exit_code: int | None) -> str:
+    code = code.lower()
+    if "wall clock" in message.lower() or "wallclock" in message.lower():
+        return "Likely: the task ran past its task_timeout; raise task_timeout or split the work."
+    if code.startswith("blob") or code.startswith("resourcecontainer"):
+        return ("Likely: a resource file could not be downloaded (SAS expired or blob "
+                "deleted); rerun with a new executor.")
+    if code.startswith("fileupload"):
+        return "Likely: outputs could not be uploaded; check the storage account's firewall."
+    if code == "commandprogramnotfound":
+        return "Likely: python_command is not on the node; set python_command or container_image."
+    if exit_code in (137, -9):
+        return ("Likely: killed (out of memory or a time limit); use a larger vm_size or less "
+                "memory per task.")
+    if exit_code in (139, -11):
+        return "Likely: a crash in native code (segmentation fault)."
+    return ("Likely: the process exited before the worker wrote its outcome (os._exit, a "
+            "crash, or a missing package on the node); see the stderr tail.")
+
+
+def _rebuild_task_failed(message: str, attrs: dict) -> TaskFailedError:
+    err = TaskFailedError(message)
+    err.__dict__.update(attrs)
+    return err
+
+
+class TaskRejectedError(AzureBatchExecutorError):
+    """Batch refused to add the task (a client error other than TaskExists)."""
+
+
+class RemoteError(AzureBatchExecutorError):
+    """Stand-in for a remote exception or result that could not be pickled or unpickled.
+
+    Attributes: ``type_name`` (qualified name of the original type), ``message``
+    (its ``str()``) and ``remote_traceback`` (formatted on the node).
+    """
+
+    def __init__(self, type_name: str, message: str, remote_traceback: str = "") -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+        self.message = message
+        self.remote_traceback = remote_traceback
+
+    def __reduce__(self):
+        return (RemoteError, (self.type_name, self.message, self.remote_traceback))
+
+
+class RemoteTraceback(Exception):
+    """Carries the traceback formatted on the node; chained as the ``__cause__``."""
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return self.tb

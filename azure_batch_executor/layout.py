@@ -1,0 +1,66 @@
+"""Layout: the only place job ids, task ids and blob names are built.
+
+Role: like submitit's ``JobPaths``. One `JobLayout` per executor: the job id,
+the blob prefix ``<job_id>/``, deterministic task ids from the executor's
+counter, and every blob and resource-file name of the wire format.
+
+Imports: the standard library and `constants` (a leaf).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+from . import constants as C
+
+
+def new_job_id(prefix: str) -> str:
+    """A fresh job id: ``<prefix>-<UTC yyyymmdd-HHMMSS>-<8 hex>`` (at most 54 characters)."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return f"{prefix}-{stamp}-{secrets.token_hex(4)}"
+
+
+@dataclass(frozen=True)
+class JobLayout:
+    """Names for one job. Task `i` has task id `task_id(i)` and blobs under `<job_id>/`."""
+
+    job_id: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.job_id}/"
+
+    def task_id(self, index: int) -> str:
+        return f"task-{index:06d}"
+
+    def task_index(self, task_id: str) -> int:
+        return int(task_id.rsplit("-", 1)[1])
+
+    # --- blobs, one prefix per job ----------------------------------------------------------
+    def config_blob(self) -> str:
+        return self.prefix + C.GLOBAL_CONFIG_FILE
+
+    def worker_blob(self) -> str:
+        return self.prefix + C.WORKER_SCRIPT_FILE
+
+    def inputs_blob(self, index: int) -> str:
+        return self.prefix + C.LOCAL_INPUTS_PATTERN.format(index)
+
+    def outputs_blob(self, index: int) -> str:
+        return self.prefix + C.LOCAL_OUTPUTS_PATTERN.format(index)
+
+    def stdout_blob(self, index: int) -> str:
+        return self.prefix + C.STDOUT_PATTERN.format(index)
+
+    def stderr_blob(self, index: int) -> str:
+        return self.prefix + C.STDERR_PATTERN.format(index)
+
+    def shared_blob(self, payload_id: int) -> str:
+        return self.prefix + self.shared_file(payload_id)
+
+    # --- names inside the task's working directory ------------------------------------------
+    @staticmethod
+    def shared_file(payload_id: int) -> str:
+        return C.SHARED_PAYLOAD_PATTERN.format(payload_id)

@@ -1,0 +1,179 @@
+"""The Blob side: the executor's container, uploads, SAS URLs for tasks, downloads.
+
+Role: one `BlobStore` per executor. It creates the container if absent, uploads
+config/worker/input/payload blobs, downloads outputs and stderr tails, and signs
+container-scoped SAS tokens with least permissions: read for resource files,
+create+write for output files, valid longer than the job's wall-clock limit.
+Account-key SAS when a key or connection string is given, user delegation SAS
+with Entra ID. Every request goes through `_retry.RetryPolicy` and is counted.
+
+Imports: the standard library, azure.storage.blob, azure.identity, azure.core,
+and the leaves `constants`, `errors`, `config`, `_retry`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceNotFoundError,
+)
+from azure.storage.blob import (
+    BlobServiceClient,
+    ContainerSasPermissions,
+    generate_container_sas,
+)
+
+from . import constants as C
+from ._retry import RequestStats, RetryPolicy, http_transport
+from .config import Settings
+from .errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+
+def _credential_variable(settings: Settings) -> str:
+    if settings.storage_connection_string:
+        return C.ENV_STORAGE_CONNECTION_STRING
+    if settings.storage_account_key:
+        return C.ENV_STORAGE_ACCOUNT_KEY
+    return f"{C.ENV_STORAGE_ACCOUNT_URL} (and your Entra ID login: az login)"
+
+
+class BlobStore:
+    """The executor's blob container, with counted and retried requests."""
+
+    def __init__(self, settings: Settings, stats: RequestStats, retry: RetryPolicy) -> None:
+        self._settings = settings
+        self._stats = stats
+        self._retry = retry
+        kw: dict[str, Any] = {"retry_total": 0, "max_single_put_size": 64 * 1024 * 1024,
+                              "transport": http_transport(C.IO_THREADS + 4)}
+        if settings.storage_connection_string:
+            self._service = BlobServiceClient.from_connection_string(
+                settings.storage_connection_string, **kw
+            )
+        elif settings.storage_account_key:
+            cred = {"account_name": str(settings.storage_account_name),
+                    "account_key": settings.storage_account_key}
+            self._service = BlobServiceClient(str(settings.storage_account_url), cred, **kw)
+        else:
+            from azure.identity import DefaultAzureCredential
+
+            self._service = BlobServiceClient(
+                str(settings.storage_account_url), DefaultAzureCredential(), **kw
+            )
+        self._container = self._service.get_container_client(settings.container_name)
+        self._read_sas = ""
+        self._write_sas = ""
+
+    def __repr__(self) -> str:
+        return f"BlobStore(container={self._container.url!r})"
+
+    @property
+    def container_url(self) -> str:
+        """The container URL without any SAS (safe to log and to put in error messages)."""
+        return self._container.url
+
+    # ------------------------------------------------------------------ setup
+    def ensure_container(self) -> None:
+        """Create the container if absent; a credential problem names the variable to fix."""
+        try:
+            self._call("blob.container", self._container.create_container)
+        except ResourceExistsError:
+            pass
+        except ClientAuthenticationError as exc:
+            raise self._auth_error(exc) from None
+        except HttpResponseError as exc:
+            if exc.status_code in (401, 403):
+                raise self._auth_error(exc) from None
+            raise
+
+    def _auth_error(self, exc: HttpResponseError) -> ConfigurationError:
+        code = getattr(exc, "error_code", None) or exc.status_code
+        return ConfigurationError(
+            f"the storage account refused the credentials ({code}); check "
+            f"{_credential_variable(self._settings)}"
+        )
+
+    def sign(self) -> None:
+        """Sign the container SAS tokens used by this job's tasks (once per executor)."""
+        now = dt.datetime.now(dt.timezone.utc)
+        start = now - dt.timedelta(minutes=15)
+        expiry = now + dt.timedelta(days=C.SAS_EXPIRY_DAYS)
+        name = self._container.container_name
+        credential = self._service.credential
+        key_kw: dict[str, Any]
+        if getattr(credential, "account_key", None):
+            key_kw = {"account_key": credential.account_key}
+        else:
+            expiry = now + dt.timedelta(days=C.SAS_EXPIRY_DAYS) - dt.timedelta(minutes=1)
+            udk = self._call(
+                "blob.delegation_key", self._service.get_user_delegation_key, start, expiry
+            )
+            key_kw = {"user_delegation_key": udk}
+        account = str(self._service.account_name)
+        self._read_sas = generate_container_sas(
+            account, name, permission=ContainerSasPermissions(read=True),
+            start=start, expiry=expiry, **key_kw,
+        )
+        self._write_sas = generate_container_sas(
+            account, name, permission=ContainerSasPermissions(create=True, write=True),
+            start=start, expiry=expiry, **key_kw,
+        )
+
+    # ------------------------------------------------------------------ URLs for tasks
+    def read_url(self, blob_name: str) -> str:
+        """A resource-file URL: the blob URL with the container's read-only SAS."""
+        return f"{self._container.url}/{quote(blob_name, safe='/')}?{self._read_sas}"
+
+    def output_container_url(self) -> str:
+        """An output-file containerUrl: the container URL with the create/write SAS."""
+        return f"{self._container.url}?{self._write_sas}"
+
+    # ------------------------------------------------------------------ data
+    def upload(self, blob_name: str, data: bytes) -> None:
+        self._call("blob.put", self._container.upload_blob, blob_name, data, overwrite=True)
+
+    def download(self, blob_name: str) -> bytes | None:
+        """The blob's bytes, or None when it does not exist."""
+        def get() -> bytes:
+            return self._container.download_blob(blob_name).readall()
+
+        try:
+            return self._call("blob.get", get)
+        except ResourceNotFoundError:
+            return None
+
+    def tail(self, blob_name: str, nbytes: int = C.STDERR_TAIL_BYTES) -> str:
+        """The last `nbytes` of a text blob ('' when absent or unreadable)."""
+        try:
+            props = self._call("blob.head", self._container.get_blob_client(blob_name)
+                               .get_blob_properties)
+            size = int(props.size or 0)
+            if size == 0:
+                return ""
+            offset = max(0, size - nbytes)
+
+            def get() -> bytes:
+                return self._container.download_blob(
+                    blob_name, offset=offset, length=size - offset
+                ).readall()
+
+            data = self._call("blob.get", get)
+        except (HttpResponseError, OSError):
+            return ""
+        text = data.decode("utf-8", errors="replace")
+        return ("..." if offset else "") + text
+
+    def _call(self, kind: str, fn: Any, *a: Any, **kw: Any) -> Any:
+        return self._retry.call(self._stats, kind, fn, *a, **kw)
+
+    def close(self) -> None:
+        self._service.close()

@@ -1,0 +1,310 @@
+"""In-process fakes of the Blob and Batch sides, for unit tests of the executor's logic.
+
+`FakeStore` keeps blobs in a dict; `FakeBatchClient` stands in for the SDK's
+`BatchClient` (the subset `batch.BatchService` calls), returns real SDK model
+objects, and runs each task's command line as a subprocess in a temporary
+directory (resource files from the fake store, output files back into it), so
+the real worker runs. Knobs let tests inject add errors, server errors, a
+vanished job, and hold tasks before they start.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from azure.batch import models
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
+
+from azure_batch_executor._retry import RequestStats
+from azure_batch_executor.storage import BlobStore
+
+BATCH_KEY = base64.b64encode(b"batch-secret-key-for-tests").decode()
+STORAGE_KEY = base64.b64encode(b"storage-secret-key-for-tests").decode()
+FAKE_SETTINGS = {
+    "batch_account_url": "https://fake.westeurope.batch.azure.com",
+    "batch_account_name": "fake",
+    "batch_account_key": BATCH_KEY,
+    "storage_connection_string": (
+        f"DefaultEndpointsProtocol=https;AccountName=fake;AccountKey={STORAGE_KEY};"
+        "EndpointSuffix=core.windows.net"
+    ),
+    "python_command": sys.executable,
+    "poll_interval": 0.05,
+}
+
+
+def http_error(cls: type[HttpResponseError], status: int, code: str) -> HttpResponseError:
+    exc = cls(message=f"{code}: injected")
+    exc.status_code = status
+    exc.error = SimpleNamespace(code=code, message=f"{code} (injected)")  # type: ignore
+    return exc
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class FakeStore(BlobStore):
+    """Blobs in a dict; URLs carry a fake SAS signature so masking can be checked."""
+
+    SECRET_SIG = "c2VjcmV0LXNpZ25hdHVyZQ%3D%3D"
+
+    def __init__(self, stats: RequestStats) -> None:  # noqa: D107 - no parent init on purpose
+        self._stats = stats
+        self.blobs: dict[str, bytes] = {}
+        self.lock = threading.Lock()
+
+    @property
+    def container_url(self) -> str:
+        return "https://fake.blob.core.windows.net/azure-batch-executor"
+
+    def __repr__(self) -> str:
+        return f"FakeStore(container={self.container_url!r})"
+
+    def ensure_container(self) -> None:
+        self._stats.add("blob.container")
+
+    def sign(self) -> None:
+        pass
+
+    def read_url(self, blob_name: str) -> str:
+        return f"fake://{blob_name}?sp=r&sig={self.SECRET_SIG}"
+
+    def output_container_url(self) -> str:
+        return f"fake://?sp=cw&sig={self.SECRET_SIG}"
+
+    def upload(self, blob_name: str, data: bytes) -> None:
+        self._stats.add("blob.put")
+        with self.lock:
+            self.blobs[blob_name] = bytes(data)
+
+    def download(self, blob_name: str) -> bytes | None:
+        self._stats.add("blob.get")
+        with self.lock:
+            return self.blobs.get(blob_name)
+
+    def tail(self, blob_name: str, nbytes: int = 2048) -> str:
+        data = self.blobs.get(blob_name, b"")
+        return data[-nbytes:].decode("utf-8", "replace")
+
+    def close(self) -> None:
+        pass
+
+
+class _Pages:
+    def __init__(self, pages: list[list[Any]]) -> None:
+        self._pages = pages
+
+    def by_page(self):
+        return iter(self._pages)
+
+
+class FakeBatchClient:
+    """The subset of azure.batch.BatchClient the executor uses, running tasks locally."""
+
+    def __init__(self, store: FakeStore, slots: int = 4, pool_exists: bool = False) -> None:
+        self.store = store
+        self.slots = slots
+        self.pools: dict[str, dict] = {}
+        if pool_exists:
+            self.pools["azure-batch-executor"] = {"id": "azure-batch-executor", "state": "active",
+                                                  "targetDedicatedNodes": 3,
+                                                  "taskSlotsPerNode": 2}
+        self.jobs: dict[str, dict] = {}
+        self.tasks: dict[str, dict[str, dict]] = {}
+        self.calls: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.runner = ThreadPoolExecutor(slots, thread_name_prefix="fake-node")
+        self.hold = threading.Event()
+        self.hold.set()  # clear() to keep tasks from starting
+        self.add_errors: list[BaseException] = []  # raised by the next add calls
+        self.server_error_once: set[str] = set()  # task ids answered with servererror once
+        self.exists_on_add: set[str] = set()  # task ids answered with TaskExists (and run)
+        self.job_gone = False
+        self.in_process = False  # True: run the call in this process (fast; no subprocess)
+        self.tmp = tempfile.TemporaryDirectory(prefix="fake-batch-")
+
+    # --- pools and jobs --------------------------------------------------------------------
+    def get_pool(self, pool_id: str, select: Any = None) -> models.BatchPool:
+        self.calls["get_pool"] += 1
+        if pool_id not in self.pools:
+            raise http_error(ResourceNotFoundError, 404, "PoolNotFound")
+        return models.BatchPool(self.pools[pool_id])
+
+    def create_pool(self, body: dict) -> None:
+        self.calls["create_pool"] += 1
+        if body["id"] in self.pools:
+            raise http_error(ResourceExistsError, 409, "PoolExists")
+        self.pools[body["id"]] = dict(body, state="active")
+
+    def begin_delete_pool(self, pool_id: str, polling_interval: int = 5) -> None:
+        self.calls["delete_pool"] += 1
+        self.pools.pop(pool_id, None)
+
+    def create_job(self, body: dict) -> None:
+        self.calls["create_job"] += 1
+        self.jobs[body["id"]] = dict(body, state="active")
+        self.tasks[body["id"]] = {}
+
+    def get_job(self, job_id: str, select: Any = None) -> models.BatchJob:
+        self.calls["get_job"] += 1
+        if self.job_gone or job_id not in self.jobs:
+            raise http_error(ResourceNotFoundError, 404, "JobNotFound")
+        return models.BatchJob({"id": job_id, "state": self.jobs[job_id]["state"]})
+
+    def begin_terminate_job(self, job_id: str, options: dict, polling_interval: int = 5) -> None:
+        assert isinstance(options, dict)
+        self.calls["terminate_job"] += 1
+        if job_id in self.jobs:
+            self.jobs[job_id]["state"] = "completed"
+
+    # --- tasks -----------------------------------------------------------------------------
+    def create_task_collection(self, job_id: str, collection: dict, stream: bool = False,
+                               cls: Any = None) -> Any:
+        reply = self._add(job_id, collection)
+        if cls is not None:  # what the SDK hands `cls` with stream=True: the body's bytes
+            return cls(None, iter([json.dumps(reply).encode()]), {})
+        return models.BatchCreateTaskCollectionResult(reply)
+
+    def _add(self, job_id: str, collection: dict) -> dict:
+        self.calls["add"] += 1
+        tasks = collection["value"]
+        assert 1 <= len(tasks) <= 100, len(tasks)
+        if self.add_errors:
+            raise self.add_errors.pop(0)
+        if self.job_gone:
+            raise http_error(ResourceNotFoundError, 404, "JobNotFound")
+        values = []
+        for body in tasks:
+            tid = body["id"]
+            if tid in self.server_error_once:
+                self.server_error_once.discard(tid)
+                values.append({"status": "ServerError", "taskId": tid,
+                               "error": {"code": "ServerBusy", "message": {"value": "busy"}}})
+                continue
+            with self.lock:
+                exists = tid in self.tasks[job_id]
+                if not exists:
+                    self.tasks[job_id][tid] = {"body": body, "state": "active"}
+                    self.runner.submit(self._run, job_id, tid)
+            if exists or tid in self.exists_on_add:
+                values.append({"status": "ClientError", "taskId": tid,
+                               "error": {"code": "TaskExists", "message": {"value": "exists"}}})
+            else:
+                values.append({"status": "Success", "taskId": tid})
+        return {"value": values}
+
+    def get_job_task_counts(self, job_id: str) -> Any:
+        self.calls["task_counts"] += 1
+        if self.job_gone:
+            raise http_error(ResourceNotFoundError, 404, "JobNotFound")
+        with self.lock:
+            states = Counter(t["state"] for t in self.tasks[job_id].values())
+        counts = {"active": states["active"], "running": states["running"],
+                  "completed": states["completed"], "succeeded": 0, "failed": 0}
+        return models.BatchTaskCountsResult({"taskCounts": counts, "taskSlotCounts": counts})
+
+    def list_tasks(self, job_id: str, filter: str = "", select: Any = None,
+                   max_results: int = 1000) -> _Pages:
+        self.calls["list"] += 1
+        since = None
+        m = re.search(r"stateTransitionTime gt DateTime'([^']+)'", filter or "")
+        if m:
+            since = dt.datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
+        out = []
+        with self.lock:
+            for tid, t in self.tasks[job_id].items():
+                if t["state"] != "completed":
+                    continue
+                if since and dt.datetime.fromisoformat(t["time"].replace("Z", "+00:00")) <= since:
+                    continue
+                out.append(models.BatchTask({"id": tid, "state": "completed",
+                                             "stateTransitionTime": t["time"],
+                                             "executionInfo": t["info"]}))
+        pages = [out[i:i + max_results] for i in range(0, len(out), max_results)] or [[]]
+        return _Pages(pages)
+
+    def close(self) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        self.runner.shutdown(wait=True)
+        self.tmp.cleanup()
+
+    # --- the "node" --------------------------------------------------------------------------
+    def _run(self, job_id: str, tid: str) -> None:
+        self.hold.wait()
+        with self.lock:
+            task = self.tasks[job_id][tid]
+            task["state"] = "running"
+        body = task["body"]
+        if self.in_process:
+            self._run_in_process(job_id, tid, task, body)
+            return
+        taskdir = Path(self.tmp.name) / job_id / tid
+        wd = taskdir / "wd"
+        wd.mkdir(parents=True)
+        for rf in body["resourceFiles"]:
+            name = rf["httpUrl"][len("fake://"):].split("?")[0]
+            (wd / rf["filePath"]).write_bytes(self.store.blobs[name])
+        env = dict(os.environ)
+        for e in body.get("environmentSettings", []):
+            env[e["name"]] = e["value"]
+        env["PYTHONPATH"] = ""
+        with open(taskdir / "stdout.txt", "wb") as out, open(taskdir / "stderr.txt", "wb") as err:
+            proc = subprocess.run(shlex.split(body["commandLine"]), cwd=wd, env=env,
+                                  stdout=out, stderr=err)
+        for of in body["outputFiles"]:
+            path = (wd / of["filePattern"]).resolve()
+            if path.exists():
+                self.store.upload(of["destination"]["container"]["path"], path.read_bytes())
+        info: dict[str, Any] = {"exitCode": proc.returncode, "retryCount": 0, "requeueCount": 0,
+                                "result": "success" if proc.returncode == 0 else "failure"}
+        if proc.returncode:
+            info["failureInfo"] = {"category": "UserError", "code": "FailureExitCode",
+                                   "message": "The task process exited with a non-zero exit code"}
+        with self.lock:
+            task.update(state="completed", info=info, time=_now())
+
+    def _run_in_process(self, job_id: str, tid: str, task: dict, body: dict) -> None:
+        """Decode the inline spec and call the function here (tests of polling and bounds)."""
+        import base64
+        import pickle
+
+        import cloudpickle
+
+        from azure_batch_executor import worker
+
+        env = {e["name"]: e["value"] for e in body.get("environmentSettings", [])}
+        spec = pickle.loads(base64.b64decode(env["ABX_INPUTS_B64"]))
+        fn, calls = cloudpickle.loads(spec["call"])
+        if spec["shared"]:
+            blob = next(rf["httpUrl"] for rf in body["resourceFiles"]
+                        if rf["filePath"] == spec["shared"])
+            fn = cloudpickle.loads(self.store.blobs[blob[len("fake://"):].split("?")[0]])
+        rows = []
+        for args, kwargs in calls:
+            try:
+                rows.append(worker._result(fn(*args, **kwargs)))
+            except BaseException as exc:
+                rows.append(worker._error(exc))
+        outcome = {"format": 1, "node": {}, "fatal": None, "results": rows}
+        out = next(of for of in body["outputFiles"] if of["filePattern"] == "outputs.pickle")
+        self.store.upload(out["destination"]["container"]["path"], pickle.dumps(outcome))
+        info = {"exitCode": 0, "result": "Success", "retryCount": 0, "requeueCount": 0}
+        with self.lock:
+            task.update(state="completed", info=info, time=_now())

@@ -1,0 +1,256 @@
+"""The executor's logic against in-process fakes: dispatch, retries, bounds, polling cost,
+breakage, and secrets. The real SDK models are used; tasks really run the worker."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import threading
+import time
+from concurrent.futures import Future
+from concurrent.futures._base import PENDING, RUNNING
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+from executor_fakes import BATCH_KEY, STORAGE_KEY, FakeStore, http_error
+
+from azure_batch_executor import BrokenBatchExecutor, TaskFailedError, TaskRejectedError
+from azure_batch_executor._wire import WorkItem
+
+TIMEOUT = 30.0
+
+
+def mul(x, y):
+    return x * y
+
+
+def identity(x):
+    return x
+
+
+def exit_now():
+    import os
+
+    os._exit(5)
+
+
+def wait_until(predicate, what, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    event = threading.Event()
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        event.wait(0.01)
+
+
+def test_task_exists_on_add_counts_as_accepted(fakes, make_executor) -> None:
+    ex = make_executor()
+    fakes.client.exists_on_add.add("task-000000")
+    assert ex.submit(mul, 6, 7).result(TIMEOUT) == 42
+
+
+def test_server_error_entries_are_added_again(fakes, make_executor) -> None:
+    ex = make_executor()
+    fakes.client.server_error_once.update({"task-000000", "task-000001"})
+    fs = [ex.submit(mul, i, 2) for i in range(3)]
+    assert [f.result(TIMEOUT) for f in fs] == [0, 2, 4]
+    assert fakes.client.calls["add"] >= 2
+
+
+def test_transient_http_errors_on_add_are_retried(fakes, make_executor) -> None:
+    ex = make_executor()
+    fakes.client.add_errors.extend([http_error(HttpResponseError, 503, "ServerBusy"),
+                                    http_error(HttpResponseError, 500, "InternalError")])
+    assert ex.submit(mul, 2, 2).result(TIMEOUT) == 4
+    assert ex.request_counts()["batch.add"] >= 3
+
+
+def test_client_error_on_add_fails_only_that_future(fakes, make_executor) -> None:
+    ex = make_executor()
+    fakes.client.add_errors.append(http_error(HttpResponseError, 400, "InvalidPropertyValue"))
+    bad = ex.submit(mul, 1, 1)
+    assert isinstance(bad.exception(TIMEOUT), TaskRejectedError)
+    assert ex.submit(mul, 2, 3).result(TIMEOUT) == 6
+
+
+def test_body_too_large_halves_the_collection(fakes, make_executor) -> None:
+    ex = make_executor()
+    items = [WorkItem(Future(), 900 + i, b"", task_id=f"task-x{i}") for i in range(4)]
+    bodies = [(item, {"id": item.task_id, "commandLine": "true", "resourceFiles": [],
+                      "outputFiles": []}) for item in items]
+    fakes.client.add_errors.append(http_error(HttpResponseError, 413, "RequestBodyTooLarge"))
+    results = ex._poller.add_group(bodies)
+    assert [r.accepted for _, r in results] == [True] * 4
+    assert fakes.client.calls["add"] == 3
+
+
+def test_collections_hold_at_most_100_tasks(fakes, make_executor) -> None:
+    fakes.slots = 8
+    ex = make_executor(max_workers=1000)
+    fakes.client.in_process = True
+    fakes.client.hold.clear()
+    fs = [ex.submit(identity, i) for i in range(250)]
+    wait_until(lambda: all(f.running() for f in fs), "all tasks accepted")
+    assert fakes.client.calls["add"] >= 3  # the fake asserts <= 100 per call
+    fakes.client.hold.set()
+    ex.shutdown(wait=False, cancel_futures=True)
+
+
+def test_max_workers_bounds_tasks_in_flight(fakes, make_executor) -> None:
+    ex = make_executor(max_workers=2)
+    fakes.client.hold.clear()
+    fs = [ex.submit(identity, i) for i in range(5)]
+    wait_until(lambda: sum(f.running() for f in fs) == 2, "two tasks accepted")
+    assert [f._state for f in fs[2:]] == [PENDING] * 3  # not accepted yet: still cancellable
+    assert fs[4].cancel()
+    fakes.client.hold.set()
+    assert [f.result(TIMEOUT) for f in fs[:4]] == [0, 1, 2, 3]
+    assert fs[4].cancelled()
+    assert len(fakes.client.tasks[ex.job_id]) == 4
+
+
+def test_idle_poll_costs_one_request_however_many_tasks(fakes, make_executor) -> None:
+    fakes.slots = 2
+    ex = make_executor(max_workers=300, poll_interval=0.02)
+    fakes.client.in_process = True
+    fakes.client.hold.clear()
+    fs = [ex.submit(identity, i) for i in range(300)]
+    wait_until(lambda: all(f._state == RUNNING for f in fs), "all tasks accepted")
+    before, ticks = ex.request_counts(), ex._ctx.ticks
+    wait_until(lambda: ex._ctx.ticks >= ticks + 20, "20 idle polls")
+    after, ticks_after = ex.request_counts(), ex._ctx.ticks
+    spent = sum(after.values()) - sum(before.values()) - (ticks_after - ticks)
+    per_tick = spent / (ticks_after - ticks)
+    assert per_tick <= 1.2, (before, after)
+    fakes.client.hold.set()
+    assert sorted(f.result(TIMEOUT) for f in fs) == list(range(300))
+
+
+def test_each_future_resolves_once(fakes, make_executor) -> None:
+    ex = make_executor(max_workers=20)
+    calls: list[Future] = []
+    fs = [ex.submit(identity, i) for i in range(20)]
+    for f in fs:
+        f.add_done_callback(calls.append)
+    assert [f.result(TIMEOUT) for f in fs] == list(range(20))
+    ex.shutdown()
+    assert len(calls) == 20
+
+
+def test_job_gone_breaks_every_pending_future(fakes, make_executor) -> None:
+    ex = make_executor(max_workers=1)
+    fakes.client.hold.clear()
+    running = ex.submit(identity, 1)
+    queued = ex.submit(identity, 2)
+    wait_until(running.running, "the first task accepted")
+    fakes.client.job_gone = True
+    for f in (running, queued):
+        exc = f.exception(TIMEOUT)
+        assert isinstance(exc, BrokenBatchExecutor), exc
+        assert "JobNotFound" in str(exc) and exc.__cause__ is not None
+    with pytest.raises(BrokenBatchExecutor):
+        ex.submit(identity, 3)
+    fakes.client.hold.set()
+
+
+def test_map_uploads_the_function_once_and_small_inputs_inline(fakes, make_executor) -> None:
+    ex = make_executor()
+    assert list(ex.map(mul, range(12), range(12), timeout=TIMEOUT)) == [i * i for i in range(12)]
+    blobs = fakes.store.blobs
+    assert len([b for b in blobs if "shared_" in b]) == 1
+    assert not [b for b in blobs if b.endswith("_inputs.pickle")]
+    assert len([b for b in blobs if b.endswith("_outputs.pickle")]) == 12
+
+
+def test_large_inputs_travel_as_blobs(fakes, make_executor) -> None:
+    ex = make_executor()
+    assert ex.submit(len, b"x" * 20_000).result(TIMEOUT) == 20_000
+    assert ex.submit(len, b"x" * 10).result(TIMEOUT) == 10
+    inputs = [b for b in fakes.store.blobs if b.endswith("_inputs.pickle")]
+    assert inputs == [f"{ex.job_id}/iter_0_inputs.pickle"]
+
+
+def test_chunksize_packs_calls_into_one_task(fakes, make_executor) -> None:
+    ex = make_executor()
+    got = list(ex.map(mul, range(10), range(10), chunksize=4, timeout=TIMEOUT))
+    assert got == [i * i for i in range(10)]
+    assert len(fakes.client.tasks[ex.job_id]) == 3
+
+
+def test_map_timeout_and_bad_chunksize(fakes, make_executor) -> None:
+    ex = make_executor()
+    with pytest.raises(ValueError, match="chunksize"):
+        ex.map(mul, [1], [1], chunksize=0)
+    fakes.client.hold.clear()
+    it = ex.map(identity, [1, 2], timeout=0.05)
+    with pytest.raises(TimeoutError):
+        next(it)
+    fakes.client.hold.set()
+
+
+def test_existing_pool_is_used_as_it_is(fakes, make_executor, caplog) -> None:
+    fakes.pool_exists = True
+    caplog.set_level(logging.INFO)
+    ex = make_executor()
+    assert "used as it is, its settings were not changed" in caplog.text
+    assert ex.max_workers == 6  # 3 nodes x 2 slots of the existing pool
+    assert fakes.client.calls["create_pool"] == 0
+
+
+def test_new_pool_and_job_bodies(fakes, make_executor) -> None:
+    ex = make_executor(dedicated_nodes=2, spot_nodes=3, task_slots_per_node=4,
+                       container_image="reg.azurecr.io/img:v1", max_task_retries=2)
+    pool = fakes.client.pools["azure-batch-executor"]
+    assert (pool["targetDedicatedNodes"], pool["targetLowPriorityNodes"]) == (2, 3)
+    assert pool["taskSlotsPerNode"] == 4
+    cc = pool["virtualMachineConfiguration"]["containerConfiguration"]
+    assert cc["containerImageNames"] == ["reg.azurecr.io/img:v1"]
+    assert ex.max_workers == 20
+    job = fakes.client.jobs[ex.job_id]
+    assert job["onAllTasksComplete"] == "noaction"
+    assert job["constraints"]["maxTaskRetryCount"] == 2
+
+
+def test_shutdown_terminates_the_job_and_deletes_the_pool_when_asked(fakes, make_executor):
+    with make_executor(delete_pool_when_done=True) as ex:
+        assert ex.submit(mul, 1, 1).result(TIMEOUT) == 1
+    assert fakes.client.jobs[ex.job_id]["state"] == "completed"
+    assert fakes.client.calls["terminate_job"] == 1
+    assert fakes.client.calls["delete_pool"] == 1
+    assert not ex._poller.is_alive()
+
+
+def test_submit_never_waits_on_the_network(fakes, make_executor) -> None:
+    ex = make_executor(max_workers=2000)
+    fakes.client.in_process = True
+    release = threading.Event()
+    real_add = fakes.client.create_task_collection
+
+    def slow_add(job_id, collection, **kw):
+        release.wait(TIMEOUT)
+        return real_add(job_id, collection, **kw)
+
+    fakes.client.create_task_collection = slow_add  # type: ignore[method-assign]
+    times = []
+    fs = []
+    for i in range(300):
+        t = time.perf_counter()
+        fs.append(ex.submit(mul, i, 1))
+        times.append(time.perf_counter() - t)
+    assert statistics.median(times) < 0.001, statistics.median(times)
+    assert not any(f.done() for f in fs)
+    release.set()
+    assert [f.result(TIMEOUT) for f in fs[:3]] == [0, 1, 2]
+
+
+def test_secrets_never_in_logs_reprs_or_errors(fakes, make_executor, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    ex = make_executor()
+    failed = ex.submit(exit_now).exception(TIMEOUT)
+    assert isinstance(failed, TaskFailedError) and "exit code 5" in str(failed)
+    fakes.client.add_errors.append(http_error(HttpResponseError, 400, "InvalidPropertyValue"))
+    rejected = ex.submit(mul, 1, 1).exception(TIMEOUT)
+    texts = [caplog.text, repr(ex), repr(ex.settings), str(failed), repr(failed),
+             str(rejected), repr(fakes.store)]
+    for text in texts:
+        for secret in (FakeStore.SECRET_SIG, BATCH_KEY, STORAGE_KEY):
+            assert secret not in text
