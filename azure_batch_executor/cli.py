@@ -2,6 +2,7 @@
 
     azure-batch-executor emulator [--host 127.0.0.1] [--port 0] [--nodes N] [--slots N]
                                   [--loose] [--realistic-casing] [--path-prefix DIR ...]
+    azure-batch-executor local [--nodes N] [--slots N]   (emulator + Azurite)
     azure-batch-executor env --resource-group NAME       (see azure_setup.py)
     azure-batch-executor dockerfile [...]                (see images.py)
 
@@ -11,7 +12,7 @@ adding a tool is one entry. Tool modules are imported only when the parser is bu
 `emulator` starts the Batch emulator, prints the `export BATCH_ACCOUNT_*=...` lines a
 client needs (flushed at once) and serves until SIGINT or SIGTERM.
 
-Imports: the standard library, `emulator`, `azure_setup` and `images` (lazily).
+Imports: the standard library, `emulator`, `local`, `azure_setup` and `images` (lazily).
 """
 
 from __future__ import annotations
@@ -50,30 +51,75 @@ def _add_emulator(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _run_emulator(args: argparse.Namespace) -> int:
-    from .emulator import BatchEmulator
-
+def _serve(start: Callable[[], dict[str, str]], stop_service: Callable[[], None]) -> int:
+    """Start a service, print its `export` lines (flushed) and serve until SIGINT/SIGTERM."""
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    emulator = BatchEmulator(nodes=args.nodes, slots_per_node=args.slots, loose=args.loose,
-                             host=args.host, port=args.port, path_prefix=args.path_prefix,
-                             realistic_casing=args.realistic_casing)
     try:
-        emulator.start()
-        print(f"export BATCH_ACCOUNT_URL={shlex.quote(emulator.url)}")
-        print(f"export BATCH_ACCOUNT_NAME={shlex.quote(emulator.account_name)}")
-        print(f"export BATCH_ACCOUNT_KEY={shlex.quote(emulator.account_key)}", flush=True)
+        exports = start()
+        for name, value in exports.items():
+            print(f"export {name}={shlex.quote(value)}")
+        sys.stdout.flush()
         while not stop.wait(0.5):
             pass
     finally:
-        emulator.stop()
+        stop_service()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def _run_emulator(args: argparse.Namespace) -> int:
+    from .emulator import BatchEmulator
+
+    emulator = BatchEmulator(nodes=args.nodes, slots_per_node=args.slots, loose=args.loose,
+                             host=args.host, port=args.port, path_prefix=args.path_prefix,
+                             realistic_casing=args.realistic_casing)
+
+    def start() -> dict[str, str]:
+        emulator.start()
+        return {
+            "BATCH_ACCOUNT_URL": emulator.url,
+            "BATCH_ACCOUNT_NAME": emulator.account_name,
+            "BATCH_ACCOUNT_KEY": emulator.account_key,
+        }
+
+    return _serve(start, emulator.stop)
+
+
+def _add_local(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "local", help="run the whole local stack (Batch emulator + Azurite) until Ctrl-C",
+        description="Start Azurite and the Batch emulator on loopback, print the export lines "
+                    "an AzureBatchExecutor in another process needs (BATCH_ACCOUNT_URL / _NAME "
+                    "/ _KEY and STORAGE_ACCOUNT_CONNECTION_STRING) and serve until SIGINT or "
+                    "SIGTERM.")
+    parser.add_argument("--nodes", type=int, default=2, help="nodes a pool may have")
+    parser.add_argument("--slots", type=int, default=2,
+                        help="largest taskSlotsPerNode a pool may ask for")
+    parser.set_defaults(handler=_run_local)
+    return parser
+
+
+def _run_local(args: argparse.Namespace) -> int:
+    from .local import LocalStack
+
+    stack = LocalStack(nodes=args.nodes, slots_per_node=args.slots)
+
+    def start() -> dict[str, str]:
+        stack.start()
+        return {
+            "BATCH_ACCOUNT_URL": stack.batch_account_url,
+            "BATCH_ACCOUNT_NAME": stack.batch_account_name,
+            "BATCH_ACCOUNT_KEY": stack.batch_account_key,
+            "STORAGE_ACCOUNT_CONNECTION_STRING": stack.storage_connection_string,
+        }
+
+    return _serve(start, stack.stop)
 
 
 def _add_env(subparsers: Any) -> argparse.ArgumentParser:
@@ -90,6 +136,7 @@ def _add_dockerfile(subparsers: Any) -> argparse.ArgumentParser:
 
 COMMANDS: dict[str, Register] = {
     "emulator": _add_emulator,
+    "local": _add_local,
     "env": _add_env,
     "dockerfile": _add_dockerfile,
 }
