@@ -39,12 +39,8 @@ __all__ = [
 
 
 def register_joblib() -> None:
-    """Register the joblib backend "azure_batch" (see joblib_backend.py)."""
-    try:
-        from . import joblib_backend  # type: ignore[attr-defined]
-    except ImportError as exc:  # not written yet, or joblib missing
-        raise NotImplementedError(
-            f"the joblib backend is not available: {exc}; install joblib "
-            "(pip install 'azure-batch-executor[joblib]')"
-        ) from exc
-    joblib_backend.register_joblib()
+    """Register the joblib backend "azure_batch" (see joblib_backend.py); calling it again is
+    harmless. Without joblib: ImportError naming pip install "azure-batch-executor[joblib]"."""
+    from .joblib_backend import register_joblib as register
+
+    register()

@@ -1,0 +1,148 @@
+"""get_reusable_executor(): one live AzureBatchExecutor per process, reused while it fits.
+
+Role: loky's pattern for the cloud. Starting an executor costs requests and, on Azure,
+minutes (the pool's nodes, a job, the worker and config blobs); repeated joblib calls
+and scripts that call a helper in a loop should pay that once::
+
+    ex = get_reusable_executor(max_workers=8, pool_id="superbatch")   # built
+    ex = get_reusable_executor(max_workers=8, pool_id="superbatch")   # the same object
+    ex = get_reusable_executor(max_workers=8, pool_id="other")        # rebuilt, logged:
+    # "rebuilding the reusable AzureBatchExecutor: pool_id changed ('superbatch' -> 'other')"
+
+The executor is reused while it is open (not shut down, not broken) and the request
+resolves to the same key: `max_workers`, `initializer`, `initargs` and the resolved
+`config.Settings` (keyword arguments, then the environment, then defaults; so a
+changed environment variable counts as a changed setting). Otherwise the old
+executor is shut down without waiting (its futures still resolve and its job is
+terminated after them) and a new one is built; the reason goes to this module's
+logger at INFO. One module-level lock makes the check-and-build atomic.
+
+Imports: the standard library, `config` and `executor` (an adapter).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .config import Settings
+from .executor import AzureBatchExecutor
+
+log = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_executor: AzureBatchExecutor | None = None
+_key: _Key | None = None
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Key:
+    """What an executor was built from; two requests share an executor when these match."""
+
+    max_workers: int | None
+    initializer: Callable[..., object] | None
+    initargs: tuple[Any, ...]
+    settings: Settings
+
+
+def get_reusable_executor(
+    max_workers: int | None = None,
+    initializer: Callable[..., object] | None = None,
+    initargs: tuple[Any, ...] = (),
+    **settings: Any,
+) -> AzureBatchExecutor:
+    """The process's reusable executor, rebuilt when the arguments differ or it is unusable.
+
+    Same arguments as `AzureBatchExecutor`. Do not shut the returned executor down
+    unless you are done with it: the next call would have to build a new one (a new job).
+    """
+    global _executor, _key
+    if max_workers is not None and max_workers <= 0:
+        raise ValueError("max_workers must be greater than 0")
+    key = _Key(max_workers, initializer, tuple(initargs), Settings.resolve(**settings))
+    with _lock:
+        if _executor is not None and _key is not None:
+            reason = _why_not_reusable(_executor, _key, key)
+            if reason is None:
+                log.debug("reusing %r", _executor)
+                return _executor
+            log.info("rebuilding the reusable AzureBatchExecutor (job %s): %s",
+                     _executor.job_id, reason)
+            old, _executor, _key = _executor, None, None
+            old.shutdown(wait=False)
+        _executor = AzureBatchExecutor(max_workers, initializer, initargs, **settings)
+        _key = key
+        return _executor
+
+
+def current_executor() -> AzureBatchExecutor | None:
+    """The reusable executor if one was built and is still usable, else None (no build)."""
+    with _lock:
+        if _executor is None or unusable(_executor) is not None:
+            return None
+        return _executor
+
+
+def discard(executor: AzureBatchExecutor) -> None:
+    """Forget `executor` if it is the reusable one, so the next call builds a new one.
+    (The caller shuts it down; this does not.)"""
+    global _executor, _key
+    with _lock:
+        if _executor is executor:
+            _executor, _key = None, None
+
+
+def _why_not_reusable(executor: AzureBatchExecutor, old: _Key, new: _Key) -> str | None:
+    """Why `executor` (built from `old`) cannot serve `new`; None when it can."""
+    state = unusable(executor)
+    if state is not None:
+        return state
+    changes = []
+    if old.max_workers != new.max_workers:
+        changes.append(f"max_workers changed ({old.max_workers!r} -> {new.max_workers!r})")
+    if not _same(old.initializer, new.initializer):
+        changes.append(f"initializer changed ({_name(old.initializer)} -> "
+                       f"{_name(new.initializer)})")
+    if not _same(old.initargs, new.initargs):
+        changes.append("initargs changed")
+    changes.extend(_settings_changes(old.settings, new.settings))
+    return "; ".join(changes) or None
+
+
+def _settings_changes(old: Settings, new: Settings) -> list[str]:
+    """One line per changed setting; secrets are named, never shown."""
+    out = []
+    for f in dataclasses.fields(Settings):
+        before, after = getattr(old, f.name), getattr(new, f.name)
+        if before == after:
+            continue
+        if not f.repr:  # the secrets are the fields kept out of Settings' repr
+            out.append(f"{f.name} changed")
+        else:
+            out.append(f"{f.name} changed ({before!r} -> {after!r})")
+    return out
+
+
+def unusable(executor: AzureBatchExecutor) -> str | None:
+    """'... was shut down' / '... is broken: why' when `executor` takes no more work."""
+    if executor.broken is not None:
+        return f"the previous executor is broken: {executor.broken}"
+    if executor.shut_down:
+        return "the previous executor was shut down"
+    return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except Exception:  # e.g. numpy arrays: ambiguous truth value; count as changed
+        return False
+
+
+def _name(fn: Callable[..., object] | None) -> str:
+    return "None" if fn is None else getattr(fn, "__qualname__", None) or repr(fn)

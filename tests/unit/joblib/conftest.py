@@ -1,0 +1,71 @@
+"""Fixtures for the reusable executor's and the joblib backend's unit tests.
+
+`FakeExecutor` stands in for AzureBatchExecutor (no stack, no requests): it records
+how it was built and shut down, runs submitted callables at once, and can be made
+broken. `fake_builds` installs it in `reusable` with a clean module state and
+returns the list of executors built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+
+from azure_batch_executor import reusable
+from azure_batch_executor.config import ENV_NAMES, Settings
+from azure_batch_executor.errors import BrokenBatchExecutor
+
+
+class FakeExecutor:
+    capacity = 6  # what max_workers=None resolves to (the pool's nodes x slots)
+
+    def __init__(self, max_workers: int | None = None,
+                 initializer: Callable[..., object] | None = None,
+                 initargs: tuple[Any, ...] = (), **settings: Any) -> None:
+        self.settings = Settings.resolve(**settings)
+        self.max_workers = max_workers or self.capacity
+        self.initializer, self.initargs = initializer, initargs
+        self.job_id = f"job-{id(self):x}"
+        self.shutdowns: list[tuple[bool, bool]] = []
+        self.broken: BrokenBatchExecutor | None = None
+        self.submitted: list[Future] = []
+
+    @property
+    def shut_down(self) -> bool:
+        return bool(self.shutdowns)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        if self.broken is not None:
+            raise self.broken
+        if self.shut_down:
+            raise RuntimeError("cannot schedule new futures after shutdown")
+        future: Future = Future()
+        self.submitted.append(future)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self.shutdowns.append((wait, cancel_futures))
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ENV_NAMES.values():
+        monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture
+def fake_builds(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[FakeExecutor]]:
+    built: list[FakeExecutor] = []
+
+    def build(*args: Any, **kwargs: Any) -> FakeExecutor:
+        ex = FakeExecutor(*args, **kwargs)
+        built.append(ex)
+        return ex
+
+    monkeypatch.setattr(reusable, "AzureBatchExecutor", build)
+    monkeypatch.setattr(reusable, "_executor", None)
+    monkeypatch.setattr(reusable, "_key", None)
+    yield built
