@@ -6,11 +6,12 @@ counted). It speaks JSON dicts to the SDK, compares enum strings with
 ``str(x).lower()`` (the real service sends PascalCase where the SDK expects
 lowercase), calls ``create_task_collection`` itself (<= 100 tasks, deterministic
 ids, ``TaskExists`` means accepted), and terminates jobs with an options dict
-(``begin_terminate_job`` fails client-side without one). `TaskFactory` builds the
-task definitions of the wire format.
+(``begin_terminate_job`` fails client-side without one). `CompletionFeed` finds
+the newly completed tasks of a job at O(1) requests per tick. Task definitions are
+built in `taskdef`.
 
 Imports: the standard library, azure.batch, azure.core, azure.identity, and the
-leaves `constants`, `errors`, `config`, `_retry`.
+leaves `constants`, `errors`, `config`, `_retry`, `taskdef`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +34,9 @@ from azure.core.exceptions import (
 
 from . import constants as C
 from ._retry import RequestStats, RetryPolicy, http_transport
-from .config import Settings, iso_duration
+from .config import Settings
 from .errors import ConfigurationError
+from .taskdef import TaskFactory  # noqa: F401 - re-exported: benchmarks/ import it from here
 
 log = logging.getLogger(__name__)
 
@@ -127,33 +130,45 @@ class BatchService:
                                   f"check {variable}")
 
     # ------------------------------------------------------------------ pool and job
-    def ensure_pool(self) -> int:
-        """Create the pool if absent; return its task-slot capacity (nodes x slots)."""
-        s = self._settings
+    def _get_pool(self, pool_id: str, select: list[str] | None = None) -> Any:
+        """The pool, or None when it does not exist; refused credentials name the variables."""
         try:
-            pool = self._call("batch.get_pool", self.client.get_pool, s.pool_id)
+            return self._call("batch.get_pool", self.client.get_pool, pool_id, select=select)
         except ResourceNotFoundError:
-            pool = None
-        except ClientAuthenticationError as exc:
-            raise self._auth_error(exc) from None
+            return None
         except HttpResponseError as exc:
-            if exc.status_code in (401, 403):
+            if isinstance(exc, ClientAuthenticationError) or exc.status_code in (401, 403):
                 raise self._auth_error(exc) from None
             raise
+
+    def pool_exists(self, pool_id: str | None = None) -> bool:
+        """Whether the pool (default: the settings' pool) exists: one GET, 404 meaning no
+        (the SDK's own ``pool_exists`` raises on 404)."""
+        return self._get_pool(pool_id or self._settings.pool_id, select=["id"]) is not None
+
+    def ensure_pool(self, registries: Sequence[Mapping[str, str]] = ()) -> int:
+        """Create the pool if absent; return its task-slot capacity (nodes x slots).
+
+        `registries`: credentials (``registryServer``, ``username``, ``password``) of the
+        private container registries a new pool pulls ``container_image`` from."""
+        s = self._settings
+        pool = self._get_pool(s.pool_id)
         if pool is not None:
             log.info("pool %s exists: used as it is, its settings were not changed", s.pool_id)
             nodes = (pool.target_dedicated_nodes or 0) + (pool.target_low_priority_nodes or 0)
             return max(1, nodes * (pool.task_slots_per_node or 1))
         dedicated, spot = s.pool_nodes
         try:
-            self._call("batch.create_pool", self.client.create_pool, self.pool_body())
-            log.info("created pool %s: %d dedicated + %d spot nodes of %s, %d slots each",
-                     s.pool_id, dedicated, spot, s.vm_size, s.slots_per_node)
+            self._call("batch.create_pool", self.client.create_pool, self.pool_body(registries))
+            log.info("created pool %s: %d dedicated + %d spot nodes of %s, %d slots each%s",
+                     s.pool_id, dedicated, spot, s.vm_size, s.slots_per_node,
+                     "".join(f", private registry {r['registryServer']}" for r in registries))
         except ResourceExistsError:
-            return self.ensure_pool()
+            return self.ensure_pool(registries)
         return max(1, (dedicated + spot) * s.slots_per_node)
 
-    def pool_body(self) -> dict[str, Any]:
+    def pool_body(self, registries: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
+        """The new pool's JSON; `registries` are added when the pool runs containers."""
         s = self._settings
         dedicated, spot = s.pool_nodes
         vm: dict[str, Any] = {
@@ -167,6 +182,9 @@ class BatchService:
             vm["nodeAgentSKUId"] = "batch.node.ubuntu 22.04"
             vm["containerConfiguration"] = {"type": "dockerCompatible",
                                             "containerImageNames": [s.container_image]}
+            if registries:
+                vm["containerConfiguration"]["containerRegistries"] = [
+                    dict(r) for r in registries]
         return {
             "id": s.pool_id, "vmSize": s.vm_size, "virtualMachineConfiguration": vm,
             "targetDedicatedNodes": dedicated, "targetLowPriorityNodes": spot,
@@ -188,6 +206,10 @@ class BatchService:
         # thread; we do not wait for it (the job ends on its own).
         self._call("batch.terminate_job", self.client.begin_terminate_job, job_id,
                    {"terminateReason": reason}, polling_interval=1)
+
+    def delete_job(self, job_id: str) -> None:
+        """Delete the job and its tasks (not waited for, like `terminate_job`)."""
+        self._call("batch.delete_job", self.client.begin_delete_job, job_id, polling_interval=1)
 
     def delete_pool(self) -> None:
         self._call("batch.delete_pool", self.client.begin_delete_pool,
@@ -328,60 +350,3 @@ class CompletionFeed:
             self._deficit_ticks = self._deficit_ticks + 1 if len(self._seen) < completed else 0
         self.flowing = bool(new)
         return new
-
-
-class TaskFactory:
-    """Builds the task definitions of one job; the parts all its tasks share are built once.
-
-    `common_resources` are (url, filePath) pairs every task downloads (worker, config);
-    `output_container_url` is the container URL with its create/write SAS.
-    """
-
-    def __init__(self, settings: Settings, common_resources: list[tuple[str, str]],
-                 output_container_url: str) -> None:
-        self._command = f"{settings.command} {C.WORKER_SCRIPT_FILE}"
-        self._common = [{"httpUrl": url, "filePath": path} for url, path in common_resources]
-        self._container_url = output_container_url
-        self._upload = {"uploadCondition": "taskcompletion"}
-        constraints: dict[str, Any] = {"maxTaskRetryCount": settings.max_task_retries}
-        if settings.task_timeout is not None:
-            constraints["maxWallClockTime"] = iso_duration(settings.task_timeout)
-        self._constraints = constraints
-        self._container = (
-            {"imageName": settings.container_image} if settings.container_image else None
-        )
-        self._fixed_size = 600 + len(self._command) + len(json.dumps(self._common)) + len(
-            json.dumps(constraints)) + len(json.dumps(self._container or ""))
-
-    def body(
-        self,
-        task_id: str,
-        resource_files: list[tuple[str, str]],
-        output_files: list[tuple[str, str]],
-        inline_inputs: str | None,
-    ) -> tuple[dict[str, Any], int]:
-        """One task definition and an upper bound of its JSON size in bytes."""
-        size = self._fixed_size + len(task_id)
-        resources = list(self._common)
-        for url, path in resource_files:
-            resources.append({"httpUrl": url, "filePath": path})
-            size += 40 + len(url) + len(path)
-        outputs = []
-        for pattern, blob in output_files:
-            outputs.append({
-                "filePattern": pattern,
-                "destination": {"container": {"containerUrl": self._container_url,
-                                              "path": blob}},
-                "uploadOptions": self._upload,
-            })
-            size += 160 + len(pattern) + len(blob) + len(self._container_url)
-        body: dict[str, Any] = {"id": task_id, "commandLine": self._command,
-                                "resourceFiles": resources, "outputFiles": outputs,
-                                "constraints": self._constraints}
-        if inline_inputs is not None:
-            body["environmentSettings"] = [{"name": C.INLINE_INPUTS_ENV,
-                                            "value": inline_inputs}]
-            size += 60 + len(inline_inputs)
-        if self._container is not None:
-            body["containerSettings"] = self._container
-        return body, size

@@ -14,6 +14,7 @@ stdlib ones so existing ``except`` clauses keep working::
     │       └── VersionMismatchError    node Python/cloudpickle differ from the client's
     └── AzureBatchExecutorError
         ├── TaskFailedError             a task ended without an outcome (killed, OOM, timeout)
+        ├── TasksFailedError            superbatch: some tasks of a client.run() failed
         ├── TaskRejectedError           Batch refused to add a task
         └── RemoteError                 stand-in for a remote result/exception that can't travel
 
@@ -155,6 +156,19 @@ def _rebuild_task_failed(message: str, attrs: dict) -> TaskFailedError:
     err = TaskFailedError(message)
     err.__dict__.update(attrs)
     return err
+
+
+class TasksFailedError(AzureBatchExecutorError):
+    """Some tasks of a SuperBatch `client.run()` failed; the others' outputs were downloaded.
+
+    Attributes: ``job_id`` and ``failures``, one `TaskFailedError` per failed task
+    (``task_id``, ``exit_code``, ``failure_code``, ``stderr_tail``, ``stderr_blob``, ...).
+    """
+
+    def __init__(self, message: str, *, job_id: str, failures: list[TaskFailedError]) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.failures = failures
 
 
 class TaskRejectedError(AzureBatchExecutorError):

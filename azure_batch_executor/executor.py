@@ -5,7 +5,7 @@ Data flow (one executor = one Batch job, one blob prefix ``<job_id>/``)::
   submit(fn, *args) / map(fn, *its, chunksize=k)
     │  cloudpickle (user modules by value) ──► WorkItem(Future PENDING, task spec)
     ▼                                           in JobContext.pending
-  poller thread (_poller.py) ── dispatch ─► spec <= 6 KB: inline in the task definition
+  poller thread ── _dispatch.py ──────────► spec <= 6 KB: inline in the task definition
     │                                       spec >  6 KB: blob <job>/iter_<i>_inputs.pickle
     │                                       map fn: blob <job>/shared_<n>.pickle, once per map
     │                                       create_task_collection (<= 100 tasks per request)
@@ -13,8 +13,9 @@ Data flow (one executor = one Batch job, one blob prefix ``<job_id>/``)::
   Batch node: resource files ─► abx_worker.py: config.pickle + inputs.pickle ─► call(s)
     │                          ─► outputs.pickle ─► <job>/iter_<i>_outputs.pickle (+ stdout/stderr)
     ▼
-  poller thread ── get_job_task_counts (1 request per idle tick) ─► when completed moved:
-                   list tasks completed since the watermark ─► download outputs in parallel
+  poller thread ── _poller.py: get_job_task_counts (1 request per idle tick) ─► when the
+                   completed count moved: list tasks completed since the watermark
+                   ─► download outputs in parallel
                    ─► set_result / set_exception (remote traceback chained as __cause__)
 
 Threads: the caller's thread pickles and enqueues under `JobContext.lock` and
@@ -25,7 +26,8 @@ executor. `shutdown()` (or leaving ``with``) waits for the futures, then the
 poller terminates the job and, if `delete_pool_when_done`, deletes the pool.
 
 Imports: everything below it (`config`, `errors`, `layout`, `_wire`, `_retry`,
-`storage`, `batch`, `_poller`); `local` only when no Azure account is configured.
+`accounts`, `_context`, `_poller`); `accounts` reaches `local` only when no Azure
+account is configured.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _poller
+from ._context import JobContext
 from ._retry import RequestStats, RetryPolicy
 from ._wire import (
     SharedPayload,
@@ -50,11 +53,11 @@ from ._wire import (
     encode_shared,
     ship_user_modules,
 )
-from .batch import BatchService
+from .accounts import connect as _connect  # unit tests replace executor._connect
+from .accounts import with_local_stack
 from .config import Settings
 from .errors import BrokenBatchExecutor, TaskPicklingError
 from .layout import JobLayout, new_job_id
-from .storage import BlobStore
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +87,7 @@ class AzureBatchExecutor(Executor):
             raise TypeError("initializer must be a callable")
         resolved = Settings.resolve(**settings)
         if resolved.local:
-            resolved = _with_local_stack(resolved)
+            resolved = with_local_stack(resolved)
         self._settings = resolved
         self._shutdown = False
         self._shutdown_lock = threading.Lock()
@@ -100,7 +103,7 @@ class AzureBatchExecutor(Executor):
         store.upload(layout.config_blob(), config_blob)
         batch.create_job(layout.job_id)
         self._max_workers = max_workers or capacity
-        self._ctx = _poller.JobContext(
+        self._ctx = JobContext(
             settings=resolved, layout=layout, store=store, batch=batch, stats=stats,
             max_workers=self._max_workers,
         )
@@ -266,27 +269,6 @@ def _result_iterator(futures: list[Future], end_time: float | None) -> Iterator[
     finally:
         for future in futures:
             future.cancel()
-
-
-def _with_local_stack(settings: Settings) -> Settings:
-    from .local import shared_local_stack
-
-    stack = shared_local_stack()
-    return settings.with_local_stack(
-        batch_account_url=stack.batch_account_url,
-        batch_account_name=stack.batch_account_name,
-        batch_account_key=stack.batch_account_key,
-        storage_connection_string=stack.storage_connection_string,
-        nodes=stack.nodes,
-        slots_per_node=stack.slots_per_node,
-    )
-
-
-def _connect(
-    settings: Settings, stats: RequestStats, retry: RetryPolicy
-) -> tuple[BlobStore, BatchService]:
-    """The Blob and Batch sides (no request yet). Unit tests replace this function."""
-    return BlobStore(settings, stats, retry), BatchService(settings, stats, retry)
 
 
 def _worker_source() -> bytes:

@@ -15,6 +15,11 @@ from dataclasses import dataclass
 
 from . import constants as C
 
+# The task's stdout.txt and stderr.txt, as output-file patterns: Batch writes them beside the
+# task's working directory.
+STDOUT_FILE = "../stdout.txt"
+STDERR_FILE = "../stderr.txt"
+
 
 def new_job_id(prefix: str) -> str:
     """A fresh job id: ``<prefix>-<UTC yyyymmdd-HHMMSS>-<8 hex>`` (at most 54 characters)."""
@@ -59,6 +64,10 @@ class JobLayout:
 
     def shared_blob(self, payload_id: int) -> str:
         return self.prefix + self.shared_file(payload_id)
+
+    def log_files(self, index: int) -> list[tuple[str, str]]:
+        """(output-file pattern, blob) of task `index`'s stdout.txt and stderr.txt."""
+        return [(STDOUT_FILE, self.stdout_blob(index)), (STDERR_FILE, self.stderr_blob(index))]
 
     # --- names inside the task's working directory ------------------------------------------
     @staticmethod

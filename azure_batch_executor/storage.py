@@ -1,7 +1,8 @@
 """The Blob side: the executor's container, uploads, SAS URLs for tasks, downloads.
 
 Role: one `BlobStore` per executor. It creates the container if absent, uploads
-config/worker/input/payload blobs, downloads outputs and stderr tails, and signs
+config/worker/input/payload blobs (and files, streamed), downloads outputs and
+stderr tails, deletes a job's blobs by prefix, and signs
 container-scoped SAS tokens with least permissions: read for resource files,
 create+write for output files, valid longer than the job's wall-clock limit.
 Account-key SAS when a key or connection string is given, user delegation SAS
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from typing import Any
 from urllib.parse import quote
 
@@ -36,6 +38,8 @@ from .config import Settings
 from .errors import ConfigurationError
 
 log = logging.getLogger(__name__)
+
+_DELETE_BATCH = 256  # the most sub-requests a blob batch request may hold
 
 
 def _credential_variable(settings: Settings) -> str:
@@ -88,10 +92,8 @@ class BlobStore:
             self._call("blob.container", self._container.create_container)
         except ResourceExistsError:
             pass
-        except ClientAuthenticationError as exc:
-            raise self._auth_error(exc) from None
         except HttpResponseError as exc:
-            if exc.status_code in (401, 403):
+            if isinstance(exc, ClientAuthenticationError) or exc.status_code in (401, 403):
                 raise self._auth_error(exc) from None
             raise
 
@@ -141,6 +143,15 @@ class BlobStore:
     def upload(self, blob_name: str, data: bytes) -> None:
         self._call("blob.put", self._container.upload_blob, blob_name, data, overwrite=True)
 
+    def upload_file(self, path: str | os.PathLike[str], blob_name: str) -> None:
+        """Upload a local file streamed from disk: up to 64 MiB in one request, larger files
+        in 4 MiB blocks, never read whole into memory. A retry reads the file again."""
+        def put() -> None:
+            with open(path, "rb") as stream:
+                self._container.upload_blob(blob_name, stream, overwrite=True)
+
+        self._call("blob.put", put)
+
     def download(self, blob_name: str) -> bytes | None:
         """The blob's bytes, or None when it does not exist."""
         def get() -> bytes:
@@ -171,6 +182,31 @@ class BlobStore:
             return ""
         text = data.decode("utf-8", errors="replace")
         return ("..." if offset else "") + text
+
+    # ------------------------------------------------------------------ cleanup
+    def blob_names(self, prefix: str) -> list[str]:
+        """The names of the blobs under `prefix` (one listing, counted once)."""
+        def names() -> list[str]:
+            return list(self._container.list_blob_names(name_starts_with=prefix))
+
+        return self._call("blob.list", names)
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every blob under `prefix` (e.g. a job's ``<job_id>/``), 256 per batch
+        request; return how many there were. Blobs already gone count as deleted."""
+        if not prefix:
+            raise ValueError("delete_prefix: an empty prefix would empty the whole container")
+        names = self.blob_names(prefix)
+        for start in range(0, len(names), _DELETE_BATCH):
+            replies = self._call("blob.delete", self._container.delete_blobs,
+                                 *names[start:start + _DELETE_BATCH],
+                                 raise_on_any_failure=False)
+            refused = [r for r in replies if r.status_code >= 300 and r.status_code != 404]
+            if refused:
+                raise HttpResponseError(
+                    message=f"could not delete {len(refused)} blob(s) under {prefix} in "
+                            f"{self.container_url}", response=refused[0])
+        return len(names)
 
     def _call(self, kind: str, fn: Any, *a: Any, **kw: Any) -> Any:
         return self._retry.call(self._stats, kind, fn, *a, **kw)

@@ -166,6 +166,12 @@ class FakeBatchClient:
             raise http_error(ResourceNotFoundError, 404, "JobNotFound")
         return models.BatchJob({"id": job_id, "state": self.jobs[job_id]["state"]})
 
+    def begin_delete_job(self, job_id: str, polling_interval: int = 5) -> None:
+        self.calls["delete_job"] += 1
+        if job_id not in self.jobs:
+            raise http_error(ResourceNotFoundError, 404, "JobNotFound")
+        del self.jobs[job_id]
+
     def begin_terminate_job(self, job_id: str, options: dict, polling_interval: int = 5) -> None:
         assert isinstance(options, dict)
         self.calls["terminate_job"] += 1

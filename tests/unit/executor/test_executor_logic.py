@@ -78,7 +78,7 @@ def test_body_too_large_halves_the_collection(fakes, make_executor) -> None:
     bodies = [(item, {"id": item.task_id, "commandLine": "true", "resourceFiles": [],
                       "outputFiles": []}) for item in items]
     fakes.client.add_errors.append(http_error(HttpResponseError, 413, "RequestBodyTooLarge"))
-    results = ex._poller.add_group(bodies)
+    results = ex._poller.dispatcher.add_group(bodies)
     assert [r.accepted for _, r in results] == [True] * 4
     assert fakes.client.calls["add"] == 3
 

@@ -12,11 +12,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from collections.abc import Iterator
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from azure.core.exceptions import ResourceNotFoundError
 
 from azure_batch_executor import superbatch
 from azure_batch_executor.batch import AddResult, CompletedTask
@@ -64,6 +62,16 @@ class FakeStore:
     def upload(self, blob_name: str, data: bytes) -> None:
         self.blobs[blob_name] = bytes(data)
 
+    def upload_file(self, path, blob_name: str) -> None:
+        with open(path, "rb") as f:
+            self.upload(blob_name, f.read())
+
+    def delete_prefix(self, prefix: str) -> int:
+        names = [name for name in self.blobs if name.startswith(prefix)]
+        for name in names:
+            del self.blobs[name]
+        return len(names)
+
     def download(self, blob_name: str) -> bytes | None:
         return self.blobs.get(blob_name)
 
@@ -78,21 +86,20 @@ class FakeBatch:
     def __init__(self, store: FakeStore, pool_exists: bool) -> None:
         self.store = store
         self.pools: set[str] = set()
-        self.pool_exists = pool_exists
+        self._pool_exists = pool_exists
         self.collections: list[int] = []
         self.completed: list[CompletedTask] = []
         self.jobs: dict[str, str] = {}
-        self.client = SimpleNamespace(get_pool=self._get_pool)
         self.ensure_pool_calls = 0
+        self.registries: list[dict[str, str]] = []  # given to the last ensure_pool()
 
-    def _get_pool(self, pool_id: str, **_: Any) -> object:
-        if not self.pool_exists:
-            raise ResourceNotFoundError("PoolNotFound")
-        return SimpleNamespace(id=pool_id)
+    def pool_exists(self, pool_id: str | None = None) -> bool:
+        return self._pool_exists
 
-    def ensure_pool(self) -> int:
+    def ensure_pool(self, registries=()) -> int:
         self.ensure_pool_calls += 1
-        self.pool_exists = True
+        self.registries = [dict(r) for r in registries]
+        self._pool_exists = True
         return 4
 
     def create_job(self, job_id: str) -> None:
@@ -134,8 +141,11 @@ class FakeBatch:
     def terminate_job(self, job_id: str, reason: str = "UserTerminate") -> None:
         self.jobs[job_id] = "terminated"
 
+    def delete_job(self, job_id: str) -> None:
+        del self.jobs[job_id]
+
     def delete_pool(self) -> None:
-        self.pool_exists = False
+        self._pool_exists = False
 
     def close(self) -> None:
         pass

@@ -1,0 +1,56 @@
+"""The state one executor shares with its poller thread.
+
+Role: one `JobContext` per executor. The caller's thread (`executor`) appends work
+items to `pending` under `lock` and sets `wakeup`; the poller thread takes them
+(`_dispatch`), resolves their futures (`_poller`), and records in `broken` why the
+executor cannot go on (then submit() raises it). Nothing here talks to the network.
+
+Imports: the standard library, and `errors`, `config`, `layout`, `_wire`, `_retry`,
+`storage`, `batch` (for the types of the fields).
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from ._retry import RequestStats
+from ._wire import SharedPayload, WorkItem
+from .batch import BatchService
+from .config import Settings
+from .errors import BrokenBatchExecutor
+from .layout import JobLayout
+from .storage import BlobStore
+
+
+@dataclass(eq=False)
+class JobContext:
+    """State shared by an executor and its poller (the executor's lock guards `pending`)."""
+
+    settings: Settings
+    layout: JobLayout
+    store: BlobStore
+    batch: BatchService
+    stats: RequestStats
+    max_workers: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    wakeup: threading.Event = field(default_factory=threading.Event)
+    pending: collections.deque[WorkItem] = field(default_factory=collections.deque)
+    shared: dict[int, SharedPayload] = field(default_factory=dict)
+    shutdown: bool = False
+    broken: BrokenBatchExecutor | None = None
+    cancelled: bool = False  # a pending future was cancelled: sweep the queue
+    counter: int = 0
+    ticks: int = 0  # poll ticks (task-count requests), for tests and benchmarks
+
+    def next_index(self) -> int:
+        index = self.counter
+        self.counter += 1
+        return index
+
+    def on_cancel(self, future: Future) -> None:
+        if future.cancelled():
+            self.cancelled = True
+            self.wakeup.set()

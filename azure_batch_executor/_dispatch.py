@@ -1,0 +1,219 @@
+"""Dispatch: pending work items into Batch tasks, the first verb of the poller's loop.
+
+Role: one `Dispatcher` per executor. It runs on the poller thread (it has no thread
+of its own) and hands the tasks Batch accepted to the poller's `in_flight`. A tick:
+
+    harvest finished adds   accepted: Future PENDING -> RUNNING, into in_flight;
+                            server errors: queued again after a pause;
+                            refused: the future fails with TaskRejectedError
+    take pending items      while fewer than max_workers are in flight or being added,
+                            at most MAX_DISPATCH per tick; cancelled futures are dropped
+    upload their inputs     map payloads once, task specs > 6 KB as blobs, in parallel
+                            in the poller's bounded I/O pool
+    add their tasks         `taskdef` builds each definition; every collection
+                            (<= 100 tasks, < 1 MiB) goes out in parallel as soon as it
+                            is full, and its reply is harvested on a later tick
+
+Imports: the standard library, azure.core, and `constants`, `errors`, `config`,
+`_wire`, `_retry`, `taskdef`, `batch`, `_context` (never `_poller` or `executor`).
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from azure.core.exceptions import HttpResponseError
+
+from . import constants as C
+from ._context import JobContext
+from ._retry import is_transient
+from ._wire import WorkItem, fail
+from .batch import AddResult, error_code, is_gone
+from .config import mask_secrets
+from .errors import TaskRejectedError
+from .taskdef import TaskFactory, group_collections
+
+MAX_DISPATCH = 5000  # work items per tick, so polling goes on during a long burst
+
+Group = list[tuple[WorkItem, dict[str, Any]]]
+
+
+class Dispatcher:
+    """Turns pending work items into Batch tasks; accepted ones go into `in_flight`."""
+
+    def __init__(self, ctx: JobContext, io: ThreadPoolExecutor,
+                 in_flight: dict[str, WorkItem]) -> None:
+        self.ctx = ctx
+        self.io = io
+        self.in_flight = in_flight  # the poller's: accepted by Batch, not completed yet
+        self.adding: dict[Future, list[WorkItem]] = {}  # collection adds under way
+        self.dispatch_after = 0.0  # after server errors on adds, dispatch again from then on
+        lay, store = ctx.layout, ctx.store
+        self.factory = TaskFactory(
+            ctx.settings,
+            [(store.read_url(lay.worker_blob()), C.WORKER_SCRIPT_FILE),
+             (store.read_url(lay.config_blob()), C.GLOBAL_CONFIG_FILE)],
+            store.output_container_url(),
+        )
+
+    # ------------------------------------------------------------------ for the poller
+    def busy(self) -> int:
+        """Tasks counted against max_workers: accepted, or in a collection add under way."""
+        return len(self.in_flight) + sum(len(group) for group in self.adding.values())
+
+    def due_in(self) -> float | None:
+        """Seconds until there is dispatch work to do (0: now), None while there is none."""
+        if any(f.done() for f in self.adding):
+            return 0.0
+        if self.ctx.pending and self.busy() < self.ctx.max_workers:
+            return max(0.0, self.dispatch_after - time.monotonic())
+        return None
+
+    def adding_ids(self) -> set[str]:
+        return {item.task_id for group in self.adding.values() for item in group}
+
+    def abandon(self) -> list[WorkItem]:
+        """Forget the adds under way (the executor is broken); return their work items."""
+        items = [item for group in self.adding.values() for item in group]
+        self.adding.clear()
+        return items
+
+    # ------------------------------------------------------------------ a tick
+    def harvest_adds(self) -> None:
+        """Handle the replies of finished collection adds: accepted futures go RUNNING,
+        server errors are queued again (after a pause), refusals fail their futures."""
+        retry: list[WorkItem] = []
+        for fut in [f for f in self.adding if f.done()]:
+            del self.adding[fut]
+            for item, result in fut.result():  # job gone / auth revoked: raises, breaks
+                if result.accepted:
+                    item.spec = b""  # Batch has it now: keep no copy of large inputs
+                    self.in_flight[item.task_id] = item
+                    item.future.set_running_or_notify_cancel()
+                elif result.retry:
+                    retry.append(item)
+                else:
+                    fail(item.future, TaskRejectedError(
+                        f"Batch refused task {item.task_id}: {result.code}: "
+                        f"{mask_secrets(result.message)}"))
+        if retry:
+            with self.ctx.lock:
+                self.ctx.pending.extendleft(reversed(retry))
+            self.dispatch_after = time.monotonic() + self.ctx.settings.poll_interval
+
+    def send_pending(self) -> bool:
+        """Take pending work items, upload their inputs, start adding their tasks; return
+        whether any were taken."""
+        if time.monotonic() < self.dispatch_after:
+            return False
+        items = self.take_pending()
+        if items:
+            self.add_tasks(self.upload_inputs(items))
+        return bool(items)
+
+    def take_pending(self) -> list[WorkItem]:
+        ctx = self.ctx
+        items: list[WorkItem] = []
+        with ctx.lock:
+            if ctx.cancelled:
+                ctx.cancelled = False
+                keep = [i for i in ctx.pending if not i.future.cancelled()]
+                dropped = [i for i in ctx.pending if i.future.cancelled()]
+                ctx.pending = collections.deque(keep)
+                for item in dropped:
+                    item.future.set_running_or_notify_cancel()
+            room = min(MAX_DISPATCH, ctx.max_workers - self.busy())
+            while ctx.pending and len(items) < room:
+                item = ctx.pending.popleft()
+                if item.future.cancelled():
+                    item.future.set_running_or_notify_cancel()
+                    continue
+                items.append(item)
+        return items
+
+    def upload_inputs(self, items: list[WorkItem]) -> list[WorkItem]:
+        """Upload the map payloads and the large specs these items need; return those ready."""
+        ctx = self.ctx
+        jobs: list[tuple[str, bytes, list[WorkItem]]] = []
+        for payload_id in {i.shared_id for i in items if i.shared_id is not None}:
+            payload = ctx.shared[payload_id]
+            if not payload.uploaded:
+                users = [i for i in items if i.shared_id == payload_id]
+                jobs.append((ctx.layout.shared_blob(payload_id), payload.data, users))
+        for item in items:
+            if len(item.spec) > C.INLINE_THRESHOLD:
+                jobs.append((ctx.layout.inputs_blob(item.index), item.spec, [item]))
+        if not jobs:
+            return items
+        failed: set[int] = set()
+        futures = [(self.io.submit(ctx.store.upload, name, data), users)
+                   for name, data, users in jobs]
+        for fut, users in futures:
+            exc = fut.exception()
+            if exc is None:
+                continue
+            if is_gone(exc):
+                raise exc
+            for item in users:
+                failed.add(id(item))
+                fail(item.future, exc)
+        for payload_id in {i.shared_id for i in items if i.shared_id is not None}:
+            if not any(id(i) in failed for i in items if i.shared_id == payload_id):
+                ctx.shared[payload_id].uploaded = True
+                ctx.shared[payload_id].data = b""  # uploaded: keep no copy
+        return [i for i in items if id(i) not in failed]
+
+    def task_definition(self, item: WorkItem) -> tuple[dict[str, Any], int]:
+        lay, store = self.ctx.layout, self.ctx.store
+        resources = []
+        inline = None
+        if len(item.spec) > C.INLINE_THRESHOLD:
+            resources.append((store.read_url(lay.inputs_blob(item.index)), C.WORKER_INPUTS_FILE))
+        else:
+            inline = base64.b64encode(item.spec).decode("ascii")
+        if item.shared_id is not None:
+            resources.append((store.read_url(lay.shared_blob(item.shared_id)),
+                              lay.shared_file(item.shared_id)))
+        outputs = [(C.WORKER_OUTPUTS_FILE, lay.outputs_blob(item.index)),
+                   *lay.log_files(item.index)]
+        return self.factory.body(item.task_id, resources, outputs, inline)
+
+    def add_tasks(self, items: list[WorkItem]) -> None:
+        """Build the task definitions and send each collection as soon as it is full; the
+        collections go in parallel and their replies are harvested later, so building,
+        adding and new submissions overlap."""
+        def definitions() -> Iterator[tuple[tuple[WorkItem, dict[str, Any]], int]]:
+            for item in items:
+                body, size = self.task_definition(item)
+                yield (item, body), size
+
+        for group in group_collections(definitions()):
+            self.send(group)
+
+    def send(self, group: Group) -> None:
+        fut = self.io.submit(self.add_group, group)
+        self.adding[fut] = [item for item, _ in group]
+        fut.add_done_callback(lambda _: self.ctx.wakeup.set())
+
+    def add_group(self, group: Group) -> list[tuple[WorkItem, AddResult]]:
+        job_id = self.ctx.layout.job_id
+        try:
+            results = self.ctx.batch.add_collection(job_id, [body for _, body in group])
+        except HttpResponseError as exc:
+            if error_code(exc) == "requestbodytoolarge" and len(group) > 1:
+                half = len(group) // 2
+                return self.add_group(group[:half]) + self.add_group(group[half:])
+            if is_gone(exc):
+                raise
+            if is_transient(exc):  # retries exhausted: try again on a later tick
+                return [(item, AddResult(item.task_id, False, True)) for item, _ in group]
+            return [(item, AddResult(item.task_id, False, False, error_code(exc), str(exc)))
+                    for item, _ in group]
+        by_id = {r.task_id: r for r in results}
+        missing = AddResult("", False, True)  # not in the reply: add it again
+        return [(item, by_id.get(item.task_id, missing)) for item, _ in group]

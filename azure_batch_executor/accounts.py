@@ -1,0 +1,39 @@
+"""Accounts: the Blob and Batch sides of one resolved configuration.
+
+Role: what the executor and the SuperBatch client both do once their settings are
+resolved: complete them with the local stack when no Azure account is configured
+(`with_local_stack`), and build the Blob and Batch clients (`connect`, no request
+yet). Each caller binds `connect` to its own module-level name ``_connect``, which
+its unit tests replace with fakes.
+
+Imports: `config`, `_retry`, `storage`, `batch`; `local` only when no account is
+configured (it starts the stack).
+"""
+
+from __future__ import annotations
+
+from ._retry import RequestStats, RetryPolicy
+from .batch import BatchService
+from .config import Settings
+from .storage import BlobStore
+
+
+def with_local_stack(settings: Settings) -> Settings:
+    """`settings` completed by the process-wide local stack (started on first use)."""
+    from .local import shared_local_stack
+
+    stack = shared_local_stack()
+    return settings.with_local_stack(
+        batch_account_url=stack.batch_account_url,
+        batch_account_name=stack.batch_account_name,
+        batch_account_key=stack.batch_account_key,
+        storage_connection_string=stack.storage_connection_string,
+        nodes=stack.nodes,
+        slots_per_node=stack.slots_per_node,
+    )
+
+
+def connect(settings: Settings, stats: RequestStats, retry: RetryPolicy
+            ) -> tuple[BlobStore, BatchService]:
+    """The Blob and Batch sides (no request yet), sharing the request counters."""
+    return BlobStore(settings, stats, retry), BatchService(settings, stats, retry)
