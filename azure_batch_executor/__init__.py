@@ -19,6 +19,7 @@ from .errors import (
     TaskFailedError,
     TaskPicklingError,
     TaskRejectedError,
+    TasksFailedError,
     VersionMismatchError,
 )
 from .executor import AzureBatchExecutor
@@ -33,6 +34,7 @@ __all__ = [
     "TaskFailedError",
     "TaskPicklingError",
     "TaskRejectedError",
+    "TasksFailedError",
     "VersionMismatchError",
     "register_joblib",
 ]

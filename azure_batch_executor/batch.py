@@ -36,7 +36,6 @@ from . import constants as C
 from ._retry import RequestStats, RetryPolicy, http_transport
 from .config import Settings
 from .errors import ConfigurationError
-from .taskdef import TaskFactory  # noqa: F401 - re-exported: benchmarks/ import it from here
 
 log = logging.getLogger(__name__)
 

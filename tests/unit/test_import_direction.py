@@ -1,7 +1,9 @@
 """Imports inside the package go one way (house rule 3).
 
-leaves (constants, errors, config, layout, _wire) <- I/O (storage, batch)
-<- _poller <- executor <- adapters (joblib_backend, superbatch, cli).
+leaves (constants, errors, config, layout, _wire, _retry, taskdef)
+<- I/O (storage, batch, local) <- shared state (accounts, _context)
+<- _dispatch <- _poller <- executor <- adapters (reusable, superbatch, images,
+azure_setup) <- joblib_backend <- cli <- __init__. RANKS below is the table.
 `worker.py` imports only the stdlib and cloudpickle; the emulator imports
 nothing from the rest of the package and no Azure SDK.
 """

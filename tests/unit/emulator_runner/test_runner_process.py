@@ -359,7 +359,10 @@ def test_stop_kills_suppresses_callbacks_and_refuses_new_work(
     waiter = Waiter()
     runner.start(make_spec(_running(ready)), waiter)
     ready.wait()
-    proc = runner._attempts["run-1"].proc
+    # the child can signal ready before Popen() has returned in the runner's thread
+    deadline = time.monotonic() + 10
+    while (proc := runner._attempts["run-1"].proc) is None and time.monotonic() < deadline:
+        threading.Event().wait(0.005)
     assert proc is not None
     runner.stop()
     assert proc.returncode == -9  # killed and reaped before stop() returned
