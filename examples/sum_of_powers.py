@@ -6,8 +6,9 @@ outer loop is what goes to Batch: one task per seed. The inner function is the
 seed's worker.py, unchanged but for taking its parameters as arguments; the
 sum equals the SuperBatch walkthrough's (examples/superbatch/).
 
-With no Azure settings this runs on the local stack (Batch emulator + Azurite); set BATCH_ACCOUNT_URL and friends (see
-docs/configuration.md) and the same code runs on Azure Batch.
+With no Azure settings this runs on the local stack (Batch emulator +
+Azurite); set BATCH_ACCOUNT_URL and friends (see docs/configuration.md) and
+the same code runs on Azure Batch.
 
     python examples/sum_of_powers.py
 """
