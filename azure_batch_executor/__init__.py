@@ -20,6 +20,7 @@ from .errors import (
     TaskPicklingError,
     TaskRejectedError,
     TasksFailedError,
+    TaskTerminatedError,
     VersionMismatchError,
 )
 from .executor import AzureBatchExecutor
@@ -34,6 +35,7 @@ __all__ = [
     "TaskFailedError",
     "TaskPicklingError",
     "TaskRejectedError",
+    "TaskTerminatedError",
     "TasksFailedError",
     "VersionMismatchError",
     "register_joblib",

@@ -17,7 +17,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from ._retry import RequestStats
-from ._wire import SharedPayload, WorkItem
+from ._wire import SharedObject, SharedPayload, WorkItem
 from .batch import BatchService
 from .config import Settings
 from .errors import BrokenBatchExecutor
@@ -39,7 +39,9 @@ class JobContext:
     wakeup: threading.Event = field(default_factory=threading.Event)
     pending: collections.deque[WorkItem] = field(default_factory=collections.deque)
     shared: dict[int, SharedPayload] = field(default_factory=dict)
+    objects: dict[str, SharedObject] = field(default_factory=dict)  # large args, by sha256
     shutdown: bool = False
+    terminate: bool = False  # terminate(): end the job's tasks, fail what is in flight
     broken: BrokenBatchExecutor | None = None
     cancelled: bool = False  # a pending future was cancelled: sweep the queue
     counter: int = 0

@@ -3,12 +3,14 @@
 Role: one `Dispatcher` per executor. It runs on the poller thread (it has no thread
 of its own) and hands the tasks Batch accepted to the poller's `in_flight`. A tick:
 
-    harvest finished adds   accepted: Future PENDING -> RUNNING, into in_flight;
+    harvest finished adds   accepted: Future PENDING -> RUNNING, into in_flight (a
+                            future cancelled during the add: its task is terminated);
                             server errors: queued again after a pause;
                             refused: the future fails with TaskRejectedError
     take pending items      while fewer than max_workers are in flight or being added,
                             at most MAX_DISPATCH per tick; cancelled futures are dropped
-    upload their inputs     map payloads once, task specs > 6 KB as blobs, in parallel
+    upload their inputs     map payloads and large arguments once, task specs > 6 KB as
+                            blobs, in parallel
                             in the poller's bounded I/O pool
     add their tasks         `taskdef` builds each definition; every collection
                             (<= 100 tasks, < 1 MiB) goes out in parallel as soon as it
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import logging
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,6 +40,8 @@ from .batch import AddResult, error_code, is_gone
 from .config import mask_secrets
 from .errors import TaskRejectedError
 from .taskdef import TaskFactory, group_collections
+
+log = logging.getLogger(__name__)
 
 MAX_DISPATCH = 5000  # work items per tick, so polling goes on during a long burst
 
@@ -93,8 +98,10 @@ class Dispatcher:
             for item, result in fut.result():  # job gone / auth revoked: raises, breaks
                 if result.accepted:
                     item.spec = b""  # Batch has it now: keep no copy of large inputs
-                    self.in_flight[item.task_id] = item
-                    item.future.set_running_or_notify_cancel()
+                    if item.future.set_running_or_notify_cancel():
+                        self.in_flight[item.task_id] = item
+                    else:  # cancelled while its task was being added: end that task
+                        self.io.submit(self.terminate_task, item.task_id)
                 elif result.retry:
                     retry.append(item)
                 else:
@@ -145,6 +152,10 @@ class Dispatcher:
             if not payload.uploaded:
                 users = [i for i in items if i.shared_id == payload_id]
                 jobs.append((ctx.layout.shared_blob(payload_id), payload.data, users))
+        for digest in {d for i in items for d in i.objects}:
+            if not ctx.objects[digest].uploaded:
+                users = [i for i in items if digest in i.objects]
+                jobs.append((ctx.layout.shared_blob(digest), ctx.objects[digest].data, users))
         for item in items:
             if len(item.spec) > C.INLINE_THRESHOLD:
                 jobs.append((ctx.layout.inputs_blob(item.index), item.spec, [item]))
@@ -166,6 +177,10 @@ class Dispatcher:
             if not any(id(i) in failed for i in items if i.shared_id == payload_id):
                 ctx.shared[payload_id].uploaded = True
                 ctx.shared[payload_id].data = b""  # uploaded: keep no copy
+        for digest in {d for i in items for d in i.objects}:
+            if not any(id(i) in failed for i in items if digest in i.objects):
+                ctx.objects[digest].uploaded = True
+                ctx.objects[digest].data = b""  # uploaded: keep no copy
         return [i for i in items if id(i) not in failed]
 
     def task_definition(self, item: WorkItem) -> tuple[dict[str, Any], int]:
@@ -179,9 +194,18 @@ class Dispatcher:
         if item.shared_id is not None:
             resources.append((store.read_url(lay.shared_blob(item.shared_id)),
                               lay.shared_file(item.shared_id)))
+        for digest in item.objects:
+            resources.append((store.read_url(lay.shared_blob(digest)), lay.shared_file(digest)))
         outputs = [(C.WORKER_OUTPUTS_FILE, lay.outputs_blob(item.index)),
                    *lay.log_files(item.index)]
         return self.factory.body(item.task_id, resources, outputs, inline)
+
+    def terminate_task(self, task_id: str) -> None:
+        try:
+            self.ctx.batch.terminate_task(self.ctx.layout.job_id, task_id)
+        except Exception as exc:  # best effort: the job's end terminates it anyway
+            log.warning("could not terminate cancelled task %s: %s", task_id,
+                        mask_secrets(str(exc).splitlines()[0] if str(exc) else repr(exc)))
 
     def add_tasks(self, items: list[WorkItem]) -> None:
         """Build the task definitions and send each collection as soon as it is full; the

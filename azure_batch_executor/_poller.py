@@ -20,7 +20,8 @@ listing every `poll_interval` (the count is skipped), otherwise one count. If
 the job or pool disappears or credentials are revoked, `terminate_broken` fails
 every pending future with `BrokenBatchExecutor` (cause chained). When the executor
 is shut down (or garbage collected) and nothing is left in flight, the thread
-terminates the job (and deletes the pool if asked) and exits.
+terminates the job (and deletes the pool if asked) and exits. After `terminate()` it
+does not wait for the tasks: `terminate_all` ends the job and resolves every future.
 
 Imports: the standard library, and `constants`, `errors`, `config`, `_wire`,
 `batch`, `_context`, `_dispatch` (never `executor`).
@@ -32,21 +33,22 @@ import logging
 import threading
 import time
 import weakref
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from . import constants as C
 from ._context import JobContext
 from ._dispatch import Dispatcher
 from ._wire import WorkItem, broken, decode_outcome, fail, settle
-from .batch import CompletedTask, CompletionFeed, JobGone, is_gone
+from .batch import CompletedTask, CompletionFeed, JobGone, error_code, is_gone
 from .config import mask_secrets
-from .errors import BrokenBatchExecutor, TaskFailedError
+from .errors import BrokenBatchExecutor, TaskFailedError, TaskTerminatedError
 
 log = logging.getLogger(__name__)
 
 MAX_POLL_FAILURES = 8  # consecutive failed ticks before the executor counts as broken
 
+_ENDED = frozenset({"jobcompleted", "jobbeingterminated", "jobnotfound", "jobbeingdeleted"})
 _global_shutdown = False
 _contexts: weakref.WeakSet[JobContext] = weakref.WeakSet()
 
@@ -86,6 +88,9 @@ class Poller(threading.Thread):
         try:
             while True:
                 self.wait_for_work()
+                if self.ctx.terminate:
+                    self.terminate_all()
+                    return
                 self.dispatch_pending()
                 self.collect_completed()
                 self.check_health()
@@ -100,7 +105,7 @@ class Poller(threading.Thread):
     def wait_for_work(self) -> None:
         ctx = self.ctx
         ctx.wakeup.clear()
-        if self.done():
+        if self.done() or ctx.terminate:
             return
         waits = [self.dispatcher.due_in()]
         if self.in_flight:
@@ -234,6 +239,47 @@ class Poller(threading.Thread):
                 log.info("deleting pool %s (delete_pool_when_done=True)", ctx.settings.pool_id)
         except Exception as exc:
             log.warning("could not end job %s: %s", ctx.layout.job_id, _first_line(exc))
+        self.close_clients()
+
+    def terminate_all(self) -> None:
+        """terminate(): wait for the adds under way, terminate their tasks and those in flight
+        (running ones are killed, queued ones never start), terminate the job, then resolve
+        every future: cancelled when Batch never had its task, else failed with
+        TaskTerminatedError."""
+        ctx, job_id = self.ctx, self.ctx.layout.job_id
+        with ctx.lock:
+            queued = list(ctx.pending)
+            ctx.pending.clear()
+        wait(list(self.dispatcher.adding))  # their tasks may be in the job: end them too
+        items = self.dispatcher.abandon() + list(self.in_flight.values())
+        self.in_flight.clear()
+        log.info("terminating job %s (%d task(s) in flight)", job_id, len(items))
+        ends = [self.io.submit(ctx.batch.terminate_task, job_id, item.task_id)
+                for item in items]  # queued tasks too: a job's end kills only running ones
+        for error in [end.exception() for end in ends]:
+            if error is not None and error_code(error) not in _ENDED:
+                log.warning("could not terminate a task of job %s: %s", job_id,
+                            _first_line(error))
+        try:
+            ctx.batch.terminate_job(job_id, "ExecutorTerminated")
+        except Exception as exc:
+            if error_code(exc) not in _ENDED:
+                log.warning("could not terminate job %s: %s", job_id, _first_line(exc))
+        for item in queued + items:
+            if item.future.cancel():
+                try:
+                    item.future.set_running_or_notify_cancel()  # CANCELLED_AND_NOTIFIED
+                except RuntimeError:  # notified already
+                    pass
+            else:
+                fail(item.future, TaskTerminatedError(
+                    f"task {item.task_id} of job {job_id} was terminated by terminate()"))
+        if ctx.settings.delete_pool_when_done:
+            try:
+                ctx.batch.delete_pool()
+            except Exception as exc:
+                log.warning("could not delete pool %s: %s", ctx.settings.pool_id,
+                            _first_line(exc))
         self.close_clients()
 
     def close_clients(self) -> None:

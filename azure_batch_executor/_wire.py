@@ -6,7 +6,8 @@ Role: three data holders named by the side of the wire they live on, plus the
 - `WorkItem` stays local and owns the Future (one Batch task: one call from
   ``submit`` or one chunk of a ``map``);
 - the task spec (``inputs.pickle``) and the job config (``config.pickle``) go up,
-  built by `encode_call` / `encode_chunk` / `encode_config`;
+  built by `encode_call` / `encode_chunk` / `encode_config`; large arguments are
+  diverted out of the spec (`Divert`) into `SharedObject` blobs named by their hash;
 - the `Outcome` (``outputs.pickle``) comes back, read by `decode_outcome`; remote
   exceptions are rebuilt as their own type with a `RemoteTraceback` as ``__cause__``.
 
@@ -19,6 +20,8 @@ Imports: the standard library, cloudpickle, `constants` and `errors` (a leaf).
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import pickle
 import sys
@@ -55,7 +58,8 @@ def client_versions() -> dict[str, str]:
 class WorkItem:
     """One Batch task seen from the client. Stays local; owns the future.
 
-    `spec` is the pickled task spec; `shared_id` names the map payload it needs (or None);
+    `spec` is the pickled task spec; `shared_id` names the map payload it needs (or None),
+    `objects` the large arguments (`Divert`);
     `chunked` futures resolve to a list of (ok, value) pairs, one per call of the chunk.
     """
 
@@ -65,6 +69,7 @@ class WorkItem:
     shared_id: int | None = None
     chunked: bool = False
     task_id: str = ""
+    objects: tuple[str, ...] = ()  # digests of the large arguments it references
 
 
 @dataclass(eq=False)
@@ -77,7 +82,68 @@ class SharedPayload:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+@dataclass(eq=False)
+class SharedObject:
+    """A large argument, pickled once per executor: uploaded before its first task, then
+    referenced by every task spec that contains an equal object (same pickle)."""
+
+    data: bytes
+    uploaded: bool = False
+
+
 # ------------------------------------------------------------------------------ going up
+class Divert:
+    """Collects the large arguments diverted out of a task spec while it is pickled.
+
+    An ndarray, bytes, bytearray, pandas DataFrame or Series (anywhere in the call: inside a
+    joblib batch, an estimator or a dict too) whose pickle is >= `threshold` bytes is
+    pickled on its own; the spec keeps a persistent id, the sha256 of that pickle, and
+    `objects` maps it to the pickle. `file_of(digest)` names its file on the node.
+    """
+
+    def __init__(self, file_of: Callable[[str], str],
+                 threshold: int = C.SHARED_ARG_THRESHOLD) -> None:
+        self.file_of = file_of
+        self.threshold = threshold
+        self.objects: dict[str, bytes] = {}
+
+
+class _DivertingPickler(cloudpickle.Pickler):
+    """cloudpickle whose persistent ids divert large arrays, bytes and frames (`Divert`)."""
+
+    def __init__(self, file: Any, divert: Divert) -> None:
+        super().__init__(file)
+        self.divert = divert
+        # id -> (the object, kept alive so that its id is not reused by a temporary, digest)
+        self.seen: dict[int, tuple[Any, str | None]] = {}
+
+    def persistent_id(self, obj: Any) -> str | None:
+        cls = type(obj)
+        if cls in _SMALL:
+            return None
+        threshold = self.divert.threshold
+        if cls is bytes or cls is bytearray:
+            if len(obj) < threshold:
+                return None
+        elif cls.__module__ == "numpy":
+            if cls.__name__ != "ndarray" or getattr(obj, "nbytes", 0) < threshold:
+                return None
+        elif not (cls.__module__.startswith("pandas.") and cls.__name__ in _FRAMES):
+            return None
+        key = id(obj)
+        if key not in self.seen:
+            data = cloudpickle.dumps(obj)
+            digest = hashlib.sha256(data).hexdigest() if len(data) >= threshold else None
+            if digest is not None:
+                self.divert.objects.setdefault(digest, data)
+            self.seen[key] = (obj, digest)
+        return self.seen[key][1]
+
+
+_SMALL = frozenset({int, float, str, bool, type(None), tuple, list, dict, set})
+_FRAMES = frozenset({"DataFrame", "Series"})
+
+
 def _describe(obj: Any) -> str:
     try:
         text = repr(obj)
@@ -95,10 +161,15 @@ def _dumps(obj: Any, what: str) -> bytes:
         ) from exc
 
 
-def _dumps_call(fn: Callable[..., Any] | None, calls: Sequence[Call], where: str) -> bytes:
+def _dumps_call(fn: Callable[..., Any] | None, calls: Sequence[Call], where: str,
+                divert: Divert | None = None) -> bytes:
     """cloudpickle of (fn, calls) in one go; on failure, find the object to name."""
     try:
-        return cloudpickle.dumps((fn, list(calls)))
+        if divert is None:
+            return cloudpickle.dumps((fn, list(calls)))
+        buf = io.BytesIO()
+        _DivertingPickler(buf, divert).dump((fn, list(calls)))
+        return buf.getvalue()
     except Exception:
         pass
     if fn is not None:
@@ -111,14 +182,20 @@ def _dumps_call(fn: Callable[..., Any] | None, calls: Sequence[Call], where: str
     return _dumps((fn, list(calls)), f"the call {where}")  # raises with the reason
 
 
-def _spec(shared: str | None, call: bytes) -> bytes:
-    return pickle.dumps({"format": C.WIRE_FORMAT, "shared": shared, "call": call}, protocol=4)
+def _spec(shared: str | None, call: bytes, divert: Divert | None) -> bytes:
+    spec: dict[str, Any] = {"format": C.WIRE_FORMAT, "shared": shared, "call": call}
+    if divert is not None and divert.objects:
+        spec["objects"] = {d: divert.file_of(d) for d in divert.objects}
+    return pickle.dumps(spec, protocol=4)
 
 
-def encode_call(fn: Callable[..., Any], args: tuple, kwargs: dict) -> bytes:
-    """The task spec of one submit() call. Raises TaskPicklingError naming the culprit."""
+def encode_call(fn: Callable[..., Any], args: tuple, kwargs: dict,
+                divert: Divert | None = None) -> bytes:
+    """The task spec of one submit() call (large arguments diverted into `divert` when
+    given). Raises TaskPicklingError naming the culprit."""
     name = getattr(fn, "__qualname__", None) or _describe(fn)
-    return _spec(None, _dumps_call(fn, [(args, kwargs)], f"submit({name}, ...)"))
+    return _spec(None, _dumps_call(fn, [(args, kwargs)], f"submit({name}, ...)", divert),
+                 divert)
 
 
 def encode_shared(fn: Callable[..., Any]) -> bytes:
@@ -126,9 +203,10 @@ def encode_shared(fn: Callable[..., Any]) -> bytes:
     return _dumps(fn, f"the function {name} given to map()")
 
 
-def encode_chunk(shared_file: str, calls: Sequence[Call]) -> bytes:
+def encode_chunk(shared_file: str, calls: Sequence[Call], divert: Divert | None = None
+                 ) -> bytes:
     """The task spec of one map() chunk whose function travels as `shared_file`."""
-    return _spec(shared_file, _dumps_call(None, calls, "map()"))
+    return _spec(shared_file, _dumps_call(None, calls, "map()", divert), divert)
 
 
 def encode_config(initializer: Callable[..., Any] | None, initargs: tuple) -> bytes:

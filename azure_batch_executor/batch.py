@@ -206,6 +206,14 @@ class BatchService:
         self._call("batch.terminate_job", self.client.begin_terminate_job, job_id,
                    {"terminateReason": reason}, polling_interval=1)
 
+    def terminate_task(self, job_id: str, task_id: str) -> None:
+        """Terminate one task; a task already completed (409 TaskCompleted) is not an error."""
+        try:
+            self._call("batch.terminate_task", self.client.terminate_task, job_id, task_id)
+        except HttpResponseError as exc:
+            if error_code(exc) not in ("taskcompleted", "tasknotfound", "jobcompleted"):
+                raise
+
     def delete_job(self, job_id: str) -> None:
         """Delete the job and its tasks (not waited for, like `terminate_job`)."""
         self._call("batch.delete_job", self.client.begin_delete_job, job_id, polling_interval=1)

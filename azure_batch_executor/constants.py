@@ -21,7 +21,11 @@ LOCAL_OUTPUTS_PATTERN = "iter_{}_outputs.pickle"  # blob name per task
 WORKER_SCRIPT_FILE = "abx_worker.py"  # the worker, uploaded once per job
 STDOUT_PATTERN = "iter_{}_stdout.txt"  # the task's stdout.txt, beside its outputs
 STDERR_PATTERN = "iter_{}_stderr.txt"  # the task's stderr.txt, beside its outputs
-SHARED_PAYLOAD_PATTERN = "shared_{}.pickle"  # a map() function, uploaded once per map call
+SHARED_PAYLOAD_PATTERN = "shared_{}.pickle"  # a map() function (per map call) or a large
+# argument (per executor, named by the sha256 of its pickle)
+# An array, bytes or DataFrame whose pickle is at least this large travels as its own blob,
+# uploaded once per executor and referenced by every task that needs it.
+SHARED_ARG_THRESHOLD = 64 * 1024
 INLINE_INPUTS_ENV = "ABX_INPUTS_B64"  # a small task spec travels here, base64
 WIRE_FORMAT = 1  # bumped when the pickled shapes change
 

@@ -175,6 +175,11 @@ class TaskRejectedError(AzureBatchExecutorError):
     """Batch refused to add the task (a client error other than TaskExists)."""
 
 
+class TaskTerminatedError(AzureBatchExecutorError):
+    """The task was terminated by `AzureBatchExecutor.terminate()` (or
+    ``shutdown(terminate=True)``) before its result was collected."""
+
+
 class RemoteError(AzureBatchExecutorError):
     """Stand-in for a remote exception or result that could not be pickled or unpickled.
 

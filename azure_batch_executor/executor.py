@@ -8,6 +8,9 @@ Data flow (one executor = one Batch job, one blob prefix ``<job_id>/``)::
   poller thread ── _dispatch.py ──────────► spec <= 6 KB: inline in the task definition
     │                                       spec >  6 KB: blob <job>/iter_<i>_inputs.pickle
     │                                       map fn: blob <job>/shared_<n>.pickle, once per map
+    │                                       an argument >= 64 KiB pickled (array, bytes,
+    │                                       DataFrame): blob <job>/shared_<sha256>.pickle,
+    │                                       once per executor, a persistent id in the spec
     │                                       create_task_collection (<= 100 tasks per request)
     │                                       accepted: Future RUNNING
   Batch node: resource files ─► abx_worker.py: config.pickle + inputs.pickle ─► call(s)
@@ -24,6 +27,8 @@ checks the credentials, creates the container, the pool if absent, and the job).
 The poller thread owns everything after that, holding only a weakref to the
 executor. `shutdown()` (or leaving ``with``) waits for the futures, then the
 poller terminates the job and, if `delete_pool_when_done`, deletes the pool.
+`terminate()` does not wait for the tasks: the poller terminates the job at once
+and fails the futures in flight with `TaskTerminatedError`.
 
 Imports: everything below it (`config`, `errors`, `layout`, `_wire`, `_retry`,
 `accounts`, `_context`, `_poller`); `accounts` reaches `local` only when no Azure
@@ -45,6 +50,8 @@ from . import _poller
 from ._context import JobContext
 from ._retry import RequestStats, RetryPolicy
 from ._wire import (
+    Divert,
+    SharedObject,
     SharedPayload,
     WorkItem,
     encode_call,
@@ -122,11 +129,12 @@ class AzureBatchExecutor(Executor):
         """
         self._check_open()
         ship_user_modules()
+        divert = Divert(self._ctx.layout.shared_file)
         try:
-            spec = encode_call(fn, args, kwargs)
+            spec = encode_call(fn, args, kwargs, divert)
         except TaskPicklingError as exc:
             return _failed(exc)
-        return self._enqueue(spec, None, chunked=False)
+        return self._enqueue(spec, None, chunked=False, objects=divert.objects)
 
     def map(
         self,
@@ -153,23 +161,33 @@ class AzureBatchExecutor(Executor):
         futures = []
         for start in range(0, len(calls), chunksize):
             chunk = calls[start:start + chunksize]
+            divert = Divert(self._ctx.layout.shared_file)
             try:
-                spec = encode_chunk(shared_file, chunk)
+                spec = encode_chunk(shared_file, chunk, divert)
             except TaskPicklingError as exc:
                 futures.append(_failed(exc))
                 continue
-            futures.append(self._enqueue(spec, payload.payload_id, chunked=True))
+            futures.append(self._enqueue(spec, payload.payload_id, chunked=True,
+                                         objects=divert.objects))
         return _result_iterator(futures, end_time)
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False,
+                 terminate: bool = False) -> None:
         """Stop accepting work; with `wait`, return once every future is resolved and the job
-        terminated. `cancel_futures` cancels the futures whose tasks Batch has not accepted."""
+        terminated. `cancel_futures` cancels the futures whose tasks Batch has not accepted.
+
+        `terminate` (implies `cancel_futures`) also ends the tasks already added: the poller
+        waits for the adds under way, terminates the Batch job (running tasks are killed,
+        queued ones never start) and fails their futures with `TaskTerminatedError`; every
+        future is resolved after that, without waiting for any task to finish.
+        """
         ctx = self._ctx
         with self._shutdown_lock:
             self._shutdown = True
             with ctx.lock:
                 ctx.shutdown = True
-                if cancel_futures:
+                ctx.terminate = ctx.terminate or terminate
+                if cancel_futures or terminate:
                     while ctx.pending:
                         item = ctx.pending.popleft()
                         item.future.cancel()
@@ -177,6 +195,11 @@ class AzureBatchExecutor(Executor):
             ctx.wakeup.set()
         if wait and self._poller is not threading.current_thread():
             self._poller.join()
+
+    def terminate(self, wait: bool = False) -> None:
+        """Shut down now, ending the work in flight: ``shutdown(wait, cancel_futures=True,
+        terminate=True)``. For aborts (joblib's `abort_everything`, an early error)."""
+        self.shutdown(wait, cancel_futures=True, terminate=True)
 
     # ------------------------------------------------------------------ for tests and tools
     @property
@@ -226,15 +249,19 @@ class AzureBatchExecutor(Executor):
         if _poller._global_shutdown:
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
 
-    def _enqueue(self, spec: bytes, shared_id: int | None, *, chunked: bool) -> Future:
+    def _enqueue(self, spec: bytes, shared_id: int | None, *, chunked: bool,
+                 objects: dict[str, bytes]) -> Future:
         ctx = self._ctx
         future: Future = Future()
         with self._shutdown_lock:
             self._check_open()
             with ctx.lock:
+                for digest, data in objects.items():  # uploaded once per executor
+                    if digest not in ctx.objects:
+                        ctx.objects[digest] = SharedObject(data)
                 index = ctx.next_index()
                 item = WorkItem(future, index, spec, shared_id, chunked,
-                                ctx.layout.task_id(index))
+                                ctx.layout.task_id(index), tuple(objects))
                 ctx.pending.append(item)
             future.add_done_callback(ctx.on_cancel)
             ctx.wakeup.set()

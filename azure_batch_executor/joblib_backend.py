@@ -18,7 +18,7 @@ their own type with the remote traceback chained (the executor does that). Neste
 batches that last long enough to hide what a Batch task costs (measured below).
 
 Imports: the standard library, joblib (the extra ``azure-batch-executor[joblib]``),
-`config`, `_retry`, `batch`, `executor` and `reusable` (an adapter).
+`config`, `executor` and `reusable` (an adapter).
 """
 
 from __future__ import annotations
@@ -43,9 +43,7 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess by t
     ) from _exc
 
 from . import reusable
-from ._retry import RequestStats, RetryPolicy
-from .batch import BatchService, error_code
-from .config import Settings, mask_secrets
+from .config import Settings
 from .executor import AzureBatchExecutor
 
 log = logging.getLogger(__name__)
@@ -154,8 +152,7 @@ class AzureBatchBackend(AutoBatchingMixin, ParallelBackendBase):
             log.info("joblib aborted: terminating job %s (%d task(s) in flight)",
                      executor.job_id, len(running))
             reusable.discard(executor)
-            executor.shutdown(wait=False, cancel_futures=True)
-            terminate_tasks(executor)
+            executor.terminate(wait=True)  # its tasks and job ended, every future resolved
         self.reset_batch_stats()
         # ensure_ready: the next submit() gets a fresh executor from get_reusable_executor
 
@@ -183,25 +180,6 @@ class AzureBatchBackend(AutoBatchingMixin, ParallelBackendBase):
 
     def __repr__(self) -> str:
         return f"AzureBatchBackend(nesting_level={self.nesting_level})"
-
-
-def terminate_tasks(executor: AzureBatchExecutor) -> None:
-    """Terminate `executor`'s Batch job, so that its running tasks are killed now and its
-    queued ones never start; the executor's poller then fails their futures.
-
-    (AzureBatchExecutor has no method for this yet; its settings and job id are public,
-    so a second, short-lived Batch client does it.)"""
-    batch = BatchService(executor.settings, RequestStats(), RetryPolicy(attempts=3))
-    try:
-        batch.terminate_job(executor.job_id, "JoblibAbort")
-    except Exception as exc:
-        if error_code(exc) in _ENDED:  # its poller ended it meanwhile: all tasks were done
-            return
-        log.warning("could not terminate job %s: %s", executor.job_id,
-                    mask_secrets(str(exc).splitlines()[0] if str(exc) else repr(exc)))
-
-
-_ENDED = frozenset({"jobcompleted", "jobbeingterminated", "jobnotfound", "jobbeingdeleted"})
 
 
 def register_joblib() -> None:

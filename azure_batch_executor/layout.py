@@ -62,7 +62,8 @@ class JobLayout:
     def stderr_blob(self, index: int) -> str:
         return self.prefix + C.STDERR_PATTERN.format(index)
 
-    def shared_blob(self, payload_id: int) -> str:
+    def shared_blob(self, payload_id: int | str) -> str:
+        """A map() function (an int id) or a large argument (the sha256 of its pickle)."""
         return self.prefix + self.shared_file(payload_id)
 
     def log_files(self, index: int) -> list[tuple[str, str]]:
@@ -71,5 +72,5 @@ class JobLayout:
 
     # --- names inside the task's working directory ------------------------------------------
     @staticmethod
-    def shared_file(payload_id: int) -> str:
+    def shared_file(payload_id: int | str) -> str:
         return C.SHARED_PAYLOAD_PATTERN.format(payload_id)

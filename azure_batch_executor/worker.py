@@ -11,8 +11,11 @@ cannot be pickled is replaced by a stand-in (type name, message, traceback).
 
 Shapes (plain pickles of builtins; the cloudpickled parts are bytes inside):
     config.pickle  {"format", "python", "cloudpickle", "initializer": bytes | None}
-    inputs.pickle  {"format", "shared": file name | None, "call": bytes of (fn | None, calls)}
-                   (fn is None when a map() function comes as the resource file `shared`)
+    inputs.pickle  {"format", "shared": file name | None, "call": bytes of (fn | None, calls),
+                    "objects": {sha256: file name} (optional)}
+                   (fn is None when a map() function comes as the resource file `shared`;
+                   "call" holds persistent ids (sha256) for the large arguments, each a
+                   resource file named in "objects")
     outputs.pickle {"format", "node": {...}, "fatal": None | (stage, *error), "results": [...]}
     error / result rows: ("ok", bytes) | ("raise", bytes | None, type, message, traceback)
                          | ("badresult", None, type, message, traceback)
@@ -21,6 +24,7 @@ Imports: the standard library and cloudpickle only.
 """
 
 import base64
+import io
 import os
 import pickle
 import platform
@@ -121,6 +125,24 @@ def _load(name):
         return pickle.load(f)
 
 
+def _load_call(spec):
+    """(fn | None, calls) of a spec; large arguments come from their own resource files,
+    named in spec["objects"] by the persistent ids the client's pickler left (each loaded
+    once, so a batch that passes one array to many calls sees one object)."""
+    objects = spec.get("objects")
+    if not objects:
+        return cloudpickle.loads(spec["call"])
+    loaded = {}
+
+    class _Unpickler(pickle.Unpickler):
+        def persistent_load(self, pid):
+            if pid not in loaded:
+                loaded[pid] = _load(objects[pid])
+            return loaded[pid]
+
+    return _Unpickler(io.BytesIO(spec["call"])).load()
+
+
 def run():
     inline = os.environ.get(INLINE_INPUTS_ENV)
     if inline:
@@ -148,7 +170,7 @@ def run():
             initializer(*initargs)
         stage = "inputs"
         spec = _load(WORKER_INPUTS_FILE)
-        fn, calls = cloudpickle.loads(spec["call"])
+        fn, calls = _load_call(spec)
         if spec.get("shared"):
             with open(spec["shared"], "rb") as f:
                 fn = cloudpickle.load(f)

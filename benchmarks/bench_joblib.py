@@ -12,6 +12,10 @@ J2  what one Batch task costs, seen from joblib: 40 no-op calls at batch_size=1 
     n_jobs=-1; the dispatch-to-callback duration of a batch (what AutoBatchingMixin
     measures) and the slot time per task (wall x slots / tasks). The backend's
     MIN/MAX_IDEAL_BATCH_DURATION are derived from it (see joblib_backend.py).
+J3  shared large arguments: 50 calls that all take one 5 MB numpy array, through joblib
+    (batch_size=1: 50 tasks) and through executor.submit(); the bytes the client uploads
+    (blobs under the job's prefix, outputs and logs excluded; target <= 1.2 x 5 MB) and
+    the client time of a submit() carrying the array (pickle + sha256, no upload).
 
 How requests are counted, three ways:
 - client: the executor's own counters (`AzureBatchExecutor.request_counts()`, every
@@ -184,6 +188,55 @@ def run(stack: Stack, calls: int, fn: Any = one_ms, **parallel: Any) -> dict[str
             **{k: after[k] - before[k] for k in after}}
 
 
+MB5 = 5 * 1024 * 1024
+
+
+def pick(data: Any, i: int) -> float:
+    return float(data[i])
+
+
+def uploaded_bytes(stack: Stack, ex: Any) -> dict[str, int]:
+    """Blobs the client uploaded under `ex`'s job prefix (outputs and logs excluded)."""
+    from azure.storage.blob import ContainerClient
+
+    client = ContainerClient.from_connection_string(
+        _connection_string(stack.blob_url), ex.settings.container_name)
+    with client:
+        return {b.name: b.size for b in client.list_blobs(name_starts_with=ex.job_id + "/")
+                if not re.search(r"_(outputs\.pickle|stdout\.txt|stderr\.txt)$", b.name)}
+
+
+def shared_argument(stack: Stack) -> dict[str, Any]:
+    """J3: upload bytes for 50 tasks sharing one 5 MB array, via joblib and via submit()."""
+    import numpy as np
+
+    out: dict[str, Any] = {}
+    for how in ("joblib", "submit"):
+        data = np.random.default_rng().random(MB5 // 8)  # new content each time
+        ex = reusable.current_executor()
+        before = uploaded_bytes(stack, ex) if ex is not None else {}
+        t = time.perf_counter()
+        if how == "joblib":
+            with parallel_config(backend="azure_batch_bench", n_jobs=-1, **stack.settings()):
+                res = Parallel(batch_size=1)(delayed(pick)(data, i) for i in range(50))
+            ex = reusable.current_executor()
+        else:
+            assert ex is not None
+            submit_ms = []
+            futures = []
+            for i in range(50):
+                s = time.perf_counter()
+                futures.append(ex.submit(pick, data, i))
+                submit_ms.append((time.perf_counter() - s) * 1000)
+            res = [f.result() for f in futures]
+            out["submit_ms"] = statistics.median(submit_ms)
+        wall = time.perf_counter() - t
+        assert res == [float(data[i]) for i in range(50)]
+        new = {n: b for n, b in uploaded_bytes(stack, ex).items() if n not in before}
+        out[how] = {"bytes": sum(new.values()), "blobs": len(new), "wall": wall}
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--runs", type=int, default=3)
@@ -199,16 +252,17 @@ def main(argv: list[str] | None = None) -> None:
         Parallel(n_jobs=1)(delayed(one_ms)(i) for i in range(calls))
         sequential = time.perf_counter() - t
         task_cost = [run(stack, 40, noop, batch_size=1) for _ in range(opts.runs)]
+        shared = shared_argument(stack)
     finally:
         ex = reusable.current_executor()
         if ex is not None:
             ex.shutdown(wait=True)
         stack.stop()
-    report(calls, cold, warm, sequential, task_cost)
+    report(calls, cold, warm, sequential, task_cost, shared)
 
 
 def report(calls: int, cold: dict[str, Any], warm: list[dict[str, Any]], sequential: float,
-           task_cost: list[dict[str, Any]]) -> None:
+           task_cost: list[dict[str, Any]], shared: dict[str, Any]) -> None:
     def per_call(r: dict[str, Any]) -> str:
         batch, blob = r["server_batch"], r["azurite_client"]
         return (f"{(batch + blob) / calls:.2f} (Batch {batch}, Blob {blob}; client counters "
@@ -232,6 +286,13 @@ def report(calls: int, cold: dict[str, Any], warm: list[dict[str, Any]], sequent
               f"slot time per task {r['wall'] * slots / 40:.2f} s; wall {r['wall']:.2f} s")
     print(f"  backend bounds: MIN_IDEAL_BATCH_DURATION={AzureBatchBackend.MIN_IDEAL_BATCH_DURATION}"
           f" s, MAX_IDEAL_BATCH_DURATION={AzureBatchBackend.MAX_IDEAL_BATCH_DURATION} s")
+    for how in ("joblib", "submit"):
+        r = shared[how]
+        print(f"J3 50 tasks sharing a 5 MB array via {how}: uploaded {r['bytes']:,} bytes in "
+              f"{r['blobs']} blob(s) = {r['bytes'] / MB5:.3f} x 5 MB (target <= 1.2); "
+              f"wall {r['wall']:.2f} s")
+    print(f"  submit() carrying the 5 MB array: median {shared['submit_ms']:.2f} ms "
+          "(pickle + sha256 on the caller's thread)")
 
 
 if __name__ == "__main__":

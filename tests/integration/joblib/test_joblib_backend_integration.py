@@ -121,7 +121,7 @@ def test_exception_comes_back_as_itself_with_remote_traceback(local_stack: Any) 
 # ---------------------------------------------------------------- abort and timeout
 def _running_tasks(batch_client: Any, job_id: str) -> list[str]:
     return [t.id for t in batch_client.list_tasks(job_id, select=["id", "state"])
-            if str(t.state).lower().endswith("running")]
+            if str(t.state).lower().endswith(("running", "active", "preparing"))]
 
 
 @pytest.mark.parametrize("how", ["error", "timeout"])

@@ -135,6 +135,7 @@ class FakeBatchClient:
         self.server_error_once: set[str] = set()  # task ids answered with servererror once
         self.exists_on_add: set[str] = set()  # task ids answered with TaskExists (and run)
         self.job_gone = False
+        self.terminated: list[str] = []  # task ids terminate_task was called for
         self.in_process = False  # True: run the call in this process (fast; no subprocess)
         self.tmp = tempfile.TemporaryDirectory(prefix="fake-batch-")
 
@@ -213,6 +214,16 @@ class FakeBatchClient:
             else:
                 values.append({"status": "Success", "taskId": tid})
         return {"value": values}
+
+    def terminate_task(self, job_id: str, task_id: str, **kw: Any) -> None:
+        self.calls["terminate_task"] += 1
+        with self.lock:
+            task = self.tasks[job_id].get(task_id)
+            if task is None:
+                raise http_error(ResourceNotFoundError, 404, "TaskNotFound")
+            if task["state"] == "completed":
+                raise http_error(ResourceExistsError, 409, "TaskCompleted")
+            self.terminated.append(task_id)
 
     def get_job_task_counts(self, job_id: str) -> Any:
         self.calls["task_counts"] += 1

@@ -254,3 +254,48 @@ def test_secrets_never_in_logs_reprs_or_errors(fakes, make_executor, caplog) -> 
     for text in texts:
         for secret in (FakeStore.SECRET_SIG, BATCH_KEY, STORAGE_KEY):
             assert secret not in text
+
+
+def test_future_cancelled_during_its_add_gets_its_task_terminated(fakes, make_executor) -> None:
+    ex = make_executor()
+    fakes.client.hold.clear()  # tasks never start: only terminate_task can end them
+    entered, release = threading.Event(), threading.Event()
+    real_add = fakes.client.create_task_collection
+
+    def slow_add(job_id, collection, **kw):
+        entered.set()
+        release.wait(TIMEOUT)
+        return real_add(job_id, collection, **kw)
+
+    fakes.client.create_task_collection = slow_add  # type: ignore[method-assign]
+    try:
+        future = ex.submit(mul, 2, 3)
+        assert entered.wait(TIMEOUT)
+        assert future.cancel()  # still PENDING: Batch has not answered yet
+        release.set()
+        wait_until(lambda: fakes.client.terminated == ["task-000000"], "terminate_task")
+    finally:
+        release.set()
+        fakes.client.hold.set()
+
+
+def test_terminate_fails_the_tasks_in_flight_and_cancels_the_rest(fakes, make_executor) -> None:
+    from azure_batch_executor import TaskTerminatedError
+
+    ex = make_executor(max_workers=2)
+    fakes.client.hold.clear()  # accepted, never started
+    try:
+        fs = [ex.submit(mul, i, 1) for i in range(4)]
+        wait_until(lambda: fs[0].running() and fs[1].running(), "the adds")
+        ex.terminate(wait=True)
+        assert all(f.done() for f in fs)
+        assert fs[2].cancelled() and fs[3].cancelled()
+        for f in fs[:2]:
+            with pytest.raises(TaskTerminatedError):
+                f.result()
+        assert sorted(fakes.client.terminated) == ["task-000000", "task-000001"]
+        assert fakes.client.calls["terminate_job"] == 1
+        with pytest.raises(RuntimeError):
+            ex.submit(mul, 1, 1)
+    finally:
+        fakes.client.hold.set()

@@ -32,6 +32,7 @@ class FakeExecutor:
         self.shutdowns: list[tuple[bool, bool]] = []
         self.broken: BrokenBatchExecutor | None = None
         self.submitted: list[Future] = []
+        self.terminated = False
 
     @property
     def shut_down(self) -> bool:
@@ -48,6 +49,10 @@ class FakeExecutor:
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self.shutdowns.append((wait, cancel_futures))
+
+    def terminate(self, wait: bool = False) -> None:
+        self.terminated = True
+        self.shutdowns.append((wait, True))
 
 
 @pytest.fixture(autouse=True)

@@ -6,14 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 from concurrent.futures import Future
-from typing import Any
 
 import joblib
 import pytest
 from joblib._parallel_backends import SequentialBackend
 from joblib.parallel import BACKENDS
 
-from azure_batch_executor import joblib_backend
 from azure_batch_executor.joblib_backend import AzureBatchBackend, register_joblib
 from azure_batch_executor.reusable import current_executor
 
@@ -68,25 +66,22 @@ def test_submit_uses_the_reusable_executor_and_calls_back(backend, fake_builds) 
 
 
 def test_abort_cancels_pending_batches_and_keeps_the_executor(backend, monkeypatch) -> None:
-    terminated: list[Any] = []
-    monkeypatch.setattr(joblib_backend, "terminate_tasks", terminated.append)
     futures = [backend.submit(lambda: None) for _ in range(3)]
     executor = current_executor()
     backend.abort_everything(ensure_ready=True)
     assert all(f.cancelled() for f in futures)
-    assert terminated == [] and current_executor() is executor and executor.shutdowns == []
+    assert not executor.terminated and current_executor() is executor
+    assert executor.shutdowns == []
 
 
 def test_abort_terminates_the_job_when_tasks_were_added(backend, monkeypatch) -> None:
-    terminated: list[Any] = []
-    monkeypatch.setattr(joblib_backend, "terminate_tasks", terminated.append)
     pending, running = backend.submit(lambda: 1), backend.submit(lambda: 2)
     running.set_running_or_notify_cancel()  # Batch accepted its task
     executor = current_executor()
     backend.abort_everything(ensure_ready=True)
     assert pending.cancelled() and not running.cancelled()
-    assert terminated == [executor]
-    assert executor.shutdowns == [(False, True)] and current_executor() is None
+    assert executor.terminated
+    assert executor.shutdowns == [(True, True)] and current_executor() is None
     backend.submit(lambda: 3)  # ensure_ready: the next batch gets a new executor
     assert current_executor() not in (None, executor)
 
