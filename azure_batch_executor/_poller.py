@@ -13,6 +13,7 @@ as a list of verbs:
                                  watermark when the count moved; then download outputs in
                                  parallel and resolve each future exactly once
     check health                 every few seconds: the job still active, the pool still there
+                                 (not while listings find completed tasks: that shows both)
 
 Ticks follow submitit's watcher: right after the first tasks go out they come
 fast, doubling up to the `poll_interval` cap; while results flow a tick is one
@@ -146,6 +147,8 @@ class Poller(threading.Thread):
             else:
                 self.failures = 0
                 self.back_off(moved=bool(new))
+                if new:  # tasks completing: the job and pool are alive, no health check due
+                    self.next_health = time.monotonic() + C.HEALTH_CHECK_INTERVAL
             adding = self.dispatcher.adding_ids() if new else set()
             for t in new:
                 if t.task_id in self.in_flight:

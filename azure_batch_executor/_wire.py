@@ -8,6 +8,8 @@ Role: three data holders named by the side of the wire they live on, plus the
 - the task spec (``inputs.pickle``) and the job config (``config.pickle``) go up,
   built by `encode_call` / `encode_chunk` / `encode_config`; large arguments are
   diverted out of the spec (`Divert`) into `SharedObject` blobs named by their hash;
+  a function is pickled once and that pickle reused (nested, loaded by ``pickle.loads``
+  on the node) while nothing it pickles can have changed (`cache_function`);
 - the `Outcome` (``outputs.pickle``) comes back, read by `decode_outcome`; remote
   exceptions are rebuilt as their own type with a `RemoteTraceback` as ``__cause__``.
 
@@ -30,6 +32,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
+from types import BuiltinFunctionType, CodeType, FunctionType, ModuleType
 from typing import Any
 
 import cloudpickle
@@ -117,9 +120,15 @@ class _DivertingPickler(cloudpickle.Pickler):
         # id -> (the object, kept alive so that its id is not reused by a temporary, digest)
         self.seen: dict[int, tuple[Any, str | None]] = {}
 
+    def reducer_override(self, obj: Any) -> Any:
+        cached = _CACHED_FN.get(id(obj)) if type(obj) is FunctionType else None
+        if cached is not None and cached[0] is obj:
+            return _loads, (cached[1],)  # pickled once: a nested pickle (`function_bytes`)
+        return super().reducer_override(obj)
+
     def persistent_id(self, obj: Any) -> str | None:
         cls = type(obj)
-        if cls in _SMALL:
+        if cls in _SMALL or cls in _NEVER_DIVERTED:
             return None
         threshold = self.divert.threshold
         if cls is bytes or cls is bytearray:
@@ -141,6 +150,104 @@ class _DivertingPickler(cloudpickle.Pickler):
 
 
 _SMALL = frozenset({int, float, str, bool, type(None), tuple, list, dict, set})
+_NEVER_DIVERTED = frozenset({FunctionType, CodeType, ModuleType, type, frozenset, complex,
+                             BuiltinFunctionType})
+_loads = pickle.loads
+
+
+# ------------------------------------------------------------------------------ constant parts
+# The pickle of a function, reused by the next calls of it while nothing it pickles can have
+# changed: {id(fn): (fn, its pickle, the objects it was pickled with)}. Only functions whose
+# referenced globals, defaults and closure cells are immutable (scalars, modules, classes and
+# functions pickled by reference, or such functions by value, checked again each time) and
+# whose pickle diverted nothing; anything else is pickled afresh.
+_CACHED_FN: dict[int, tuple[Any, bytes, tuple[Any, ...]]] = {}
+_MAX_CACHED_FN = 256
+_SCALARS = frozenset({int, float, str, bool, type(None), complex, bytes})
+
+
+def _stamp(fn: Any, depth: int = 0) -> tuple[Any, ...] | None:
+    """The objects `fn`'s pickle depends on (compared by identity), or None: not cacheable."""
+    if type(fn) is not FunctionType or depth > 3 or fn.__dict__:
+        return None
+    parts: list[Any] = [fn, fn.__code__, fn.__name__, fn.__qualname__, fn.__module__,
+                        fn.__doc__, fn.__defaults__, fn.__kwdefaults__]
+    values: list[Any] = list(fn.__defaults__ or ())
+    values += list((fn.__kwdefaults__ or {}).values())
+    if fn.__annotations__:
+        return None
+    for cell in fn.__closure__ or ():
+        try:
+            values.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            values.append(_stamp)
+    f_globals = fn.__globals__
+    for name in _code_globals(fn.__code__):
+        values.append(f_globals.get(name, _stamp))
+    for value in values:
+        cls = type(value)
+        if cls in _SCALARS or value is _stamp:
+            if cls is bytes and len(value) > 1024:
+                return None
+            parts.append(value)
+        elif cls is BuiltinFunctionType:
+            parts.append(value)
+        elif cls is ModuleType:
+            if not cloudpickle.cloudpickle._should_pickle_by_reference(value):
+                return None  # a module shipped by value: its attributes may change
+            parts.append(value)
+        elif cls is FunctionType or isinstance(value, type):
+            if cloudpickle.cloudpickle._should_pickle_by_reference(value):
+                parts.append(value)
+            elif cls is FunctionType:
+                inner = _stamp(value, depth + 1)
+                if inner is None:
+                    return None
+                parts.extend(inner)
+            else:
+                return None  # a class pickled by value: its dict may change
+        else:
+            return None
+    return tuple(parts)
+
+
+def _code_globals(code: CodeType) -> Any:
+    return cloudpickle.cloudpickle._extract_code_globals(code)
+
+
+def cache_function(fn: Any, divert: Divert | None) -> None:
+    """Pickle `fn` once for the calls that follow, when that is safe (see `_CACHED_FN`)."""
+    if type(fn) is not FunctionType:
+        return
+    try:
+        stamp = _stamp(fn)
+    except Exception:
+        stamp = None
+    key = id(fn)
+    cached = _CACHED_FN.get(key)
+    if stamp is None:
+        if cached is not None:
+            _CACHED_FN.pop(key, None)
+        return
+    if (cached is not None and cached[0] is fn and len(cached[2]) == len(stamp)
+            and all(a is b for a, b in zip(cached[2], stamp, strict=True))):
+        return
+    _CACHED_FN.pop(key, None)
+    try:
+        probe = Divert(lambda d: d) if divert is not None else None
+        if probe is None:
+            data = cloudpickle.dumps(fn)
+        else:
+            buf = io.BytesIO()
+            _DivertingPickler(buf, probe).dump(fn)
+            if probe.objects:
+                return  # a nested pickle cannot hold persistent ids
+            data = buf.getvalue()
+    except Exception:
+        return
+    if len(_CACHED_FN) >= _MAX_CACHED_FN:
+        _CACHED_FN.clear()
+    _CACHED_FN[key] = (fn, data, stamp)
 _FRAMES = frozenset({"DataFrame", "Series"})
 
 
@@ -165,6 +272,8 @@ def _dumps_call(fn: Callable[..., Any] | None, calls: Sequence[Call], where: str
                 divert: Divert | None = None) -> bytes:
     """cloudpickle of (fn, calls) in one go; on failure, find the object to name."""
     try:
+        if fn is not None:
+            cache_function(fn, divert)
         if divert is None:
             return cloudpickle.dumps((fn, list(calls)))
         buf = io.BytesIO()
