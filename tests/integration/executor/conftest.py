@@ -1,31 +1,20 @@
 """Fixtures for the executor's integration tests: one local stack per session.
 
-The stack is `shared_local_stack()`, the same one `AzureBatchExecutor()` uses
-when no Azure account is configured, so executors built with no settings at
-all land on it. Azure variables are removed for the session so that a
-developer's shell cannot send these tests to a real account.
+The stack is `shared_stack` (tests/integration/conftest.py): the one
+`AzureBatchExecutor()` uses when no Azure account is configured, so executors
+built with no settings at all land on it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from azure_batch_executor.config import ENV_NAMES
-
 
 @pytest.fixture(scope="session")
-def local_stack() -> Iterator[object]:
-    mp = pytest.MonkeyPatch()
-    for var in ENV_NAMES.values():
-        mp.delenv(var, raising=False)
-    try:
-        from azure_batch_executor.local import shared_local_stack
-
-        yield shared_local_stack()
-    finally:
-        mp.undo()
+def local_stack(shared_stack: Any) -> Any:
+    return shared_stack
 
 
 @pytest.fixture

@@ -1,9 +1,8 @@
 """Fixtures for the joblib backend's integration tests: one local stack per session.
 
-The stack is `shared_local_stack()`, the one `AzureBatchExecutor()` (and so the
-backend's reusable executor) lands on when no Azure account is configured; Azure
-variables are removed for the session so that a developer's shell cannot send these
-tests to a real account. The backend is registered once; the reusable executor lives
+The stack is `shared_stack` (tests/integration/conftest.py), the one
+`AzureBatchExecutor()` (and so the backend's reusable executor) lands on when no
+Azure account is configured. The backend is registered once; the reusable executor lives
 across the tests (that is what it is for) and is shut down at the end.
 """
 
@@ -14,27 +13,18 @@ from typing import Any
 
 import pytest
 
-from azure_batch_executor.config import ENV_NAMES
-
 
 @pytest.fixture(scope="session")
-def local_stack() -> Iterator[Any]:
-    mp = pytest.MonkeyPatch()
-    for var in ENV_NAMES.values():
-        mp.delenv(var, raising=False)
-    try:
-        from azure_batch_executor import reusable
-        from azure_batch_executor.joblib_backend import register_joblib
-        from azure_batch_executor.local import shared_local_stack
+def local_stack(shared_stack: Any) -> Iterator[Any]:
+    from azure_batch_executor import reusable
+    from azure_batch_executor.joblib_backend import register_joblib
 
-        register_joblib()
-        yield shared_local_stack()
-        executor = reusable.current_executor()
-        if executor is not None:
-            reusable.discard(executor)
-            executor.shutdown(wait=True, cancel_futures=True)
-    finally:
-        mp.undo()
+    register_joblib()
+    yield shared_stack
+    executor = reusable.current_executor()
+    if executor is not None:
+        reusable.discard(executor)
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 @pytest.fixture

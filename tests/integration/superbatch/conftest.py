@@ -1,33 +1,20 @@
 """Fixtures for the SuperBatch client's integration tests: the process-wide local stack.
 
-Azure and registry variables are removed for the session so that a developer's
-shell cannot send these tests to a real account.
+The stack and the removal of Azure and registry variables come from
+tests/integration/conftest.py (`shared_stack`).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from azure_batch_executor.config import ENV_NAMES
-
-SEED_VARS = (*ENV_NAMES.values(), "REGISTRY_SERVER", "REGISTRY_USERNAME", "REGISTRY_PASSWORD")
-
 
 @pytest.fixture(scope="session")
-def superbatch_stack() -> Iterator[object]:
-    mp = pytest.MonkeyPatch()
-    for var in SEED_VARS:
-        mp.delenv(var, raising=False)
-    try:
-        from azure_batch_executor.local import shared_local_stack
-
-        yield shared_local_stack()
-    finally:
-        mp.undo()
+def superbatch_stack(shared_stack: Any) -> Any:
+    return shared_stack
 
 
 @pytest.fixture
