@@ -28,7 +28,6 @@ import logging
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
 
 from azure.core.exceptions import HttpResponseError
 
@@ -45,7 +44,7 @@ log = logging.getLogger(__name__)
 
 MAX_DISPATCH = 5000  # work items per tick, so polling goes on during a long burst
 
-Group = list[tuple[WorkItem, dict[str, Any]]]
+Group = list[tuple[WorkItem, str]]  # work items and their task definitions (JSON text)
 
 
 class Dispatcher:
@@ -183,7 +182,7 @@ class Dispatcher:
                 ctx.objects[digest].data = b""  # uploaded: keep no copy
         return [i for i in items if id(i) not in failed]
 
-    def task_definition(self, item: WorkItem) -> tuple[dict[str, Any], int]:
+    def task_definition(self, item: WorkItem) -> str:
         lay, store = self.ctx.layout, self.ctx.store
         resources = []
         inline = None
@@ -211,10 +210,10 @@ class Dispatcher:
         """Build the task definitions and send each collection as soon as it is full; the
         collections go in parallel and their replies are harvested later, so building,
         adding and new submissions overlap."""
-        def definitions() -> Iterator[tuple[tuple[WorkItem, dict[str, Any]], int]]:
+        def definitions() -> Iterator[tuple[tuple[WorkItem, str], int]]:
             for item in items:
-                body, size = self.task_definition(item)
-                yield (item, body), size
+                body = self.task_definition(item)
+                yield (item, body), len(body) + 1
 
         for group in group_collections(definitions()):
             self.send(group)

@@ -250,6 +250,49 @@ def cache_function(fn: Any, divert: Divert | None) -> None:
     _CACHED_FN[key] = (fn, data, stamp)
 _FRAMES = frozenset({"DataFrame", "Series"})
 
+# Calls made of these alone (at most _PLAIN_BUDGET objects, str/bytes shorter than
+# _PLAIN_BYTES) are pickled by the C pickler: nothing in them is pickled by value or diverted.
+_PLAIN_LEAVES = frozenset({int, float, str, bool, type(None), complex, bytes})
+_PLAIN_BUDGET = 200
+_PLAIN_BYTES = 4096
+
+
+def _plain(obj: Any) -> bool:
+    """True when `obj` holds only builtin scalars in tuples, lists and dicts (exact types,
+    at most _PLAIN_BUDGET objects in all, short strings): what plain pickle does as
+    cloudpickle would, with no large argument to divert."""
+    todo = [obj]
+    n = 0
+    while todo:
+        o = todo.pop()
+        n += 1
+        cls = type(o)
+        if n > _PLAIN_BUDGET:
+            return False
+        if cls in _PLAIN_LEAVES:
+            if (cls is str or cls is bytes) and len(o) >= _PLAIN_BYTES:
+                return False
+        elif cls is tuple or cls is list:
+            todo.extend(o)
+        elif cls is dict:
+            todo.extend(o)
+            todo.extend(o.values())
+        else:
+            return False
+    return True
+
+
+class _Pickled:
+    """A pickle nested in another, loaded by ``pickle.loads`` on the node (a cached function)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        return _loads, (self.data,)
+
 
 def _describe(obj: Any) -> str:
     try:
@@ -274,6 +317,12 @@ def _dumps_call(fn: Callable[..., Any] | None, calls: Sequence[Call], where: str
     try:
         if fn is not None:
             cache_function(fn, divert)
+            cached = _CACHED_FN.get(id(fn))
+            if cached is not None and cached[0] is fn and _plain(calls):
+                # the C pickler: nothing in the call needs cloudpickle or a persistent id
+                return pickle.dumps((_Pickled(cached[1]), list(calls)), protocol=5)
+        elif _plain(calls):
+            return pickle.dumps((None, list(calls)), protocol=5)
         if divert is None:
             return cloudpickle.dumps((fn, list(calls)))
         buf = io.BytesIO()

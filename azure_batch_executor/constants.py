@@ -37,6 +37,7 @@ WIRE_FORMAT = 1  # bumped when the pickled shapes change
 INLINE_THRESHOLD = 6 * 1024
 
 # --- Batch request limits -----------------------------------------------------------------
+BATCH_API_VERSION = "2025-06-01"  # the REST API version of azure-batch 15.x (and the emulator)
 MAX_TASKS_PER_COLLECTION = 100  # Batch limit for addtaskcollection
 MAX_COLLECTION_BODY = 900_000  # bytes; Batch refuses bodies of 1 MiB and more
 LIST_PAGE_SIZE = 1000  # maxresults for list_tasks

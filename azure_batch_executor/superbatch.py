@@ -170,7 +170,7 @@ class client:
         self.delete_job_when_done = DELETE_JOB_WHEN_DONE
         self.delete_container_when_done = DELETE_CONTAINER_WHEN_DONE
         self.wait_limit = float(STORAGE_ACCESS_DURATION_HRS) * 3600.0
-        self.tasks: list[dict[str, Any]] = []
+        self._bodies: list[str] = []  # the added tasks' definitions (JSON text)
         self._no_nodes = POOL_NODE_COUNT == 0 and POOL_LOW_PRIORITY_NODE_COUNT == 0
         self._layout = JobLayout(self.job_id)
         self._resource_blobs: dict[str, Path] = {}
@@ -187,7 +187,12 @@ class client:
 
     def __repr__(self) -> str:
         return (f"superbatch.client(job_id={self.job_id!r}, pool_id={self.settings.pool_id!r}, "
-                f"tasks={len(self.tasks)}, local={self.settings.local})")
+                f"tasks={len(self._bodies)}, local={self.settings.local})")
+
+    @property
+    def tasks(self) -> list[dict[str, Any]]:
+        """The task definitions added so far, as the JSON the job will receive."""
+        return [json.loads(body) for body in self._bodies]
 
     # ------------------------------------------------------------------ the seed's methods
     def build_resource_file(self, local_name: str | os.PathLike[str], node_name: str
@@ -238,12 +243,12 @@ class client:
             if not isinstance(o, OutputFile):
                 raise TypeError(f"add_task: {o!r} is not an output file; build it with "
                                 "build_output_file(node_name, local_name)")
-        index = len(self.tasks)
-        body, _ = self._factory.body(
+        index = len(self._bodies)
+        body = self._factory.body(
             self._layout.task_id(index), [(r.http_url, r.file_path) for r in resource_files],
             self._layout.log_files(index), command_line=command,
             success_files=[(o.file_pattern, o.blob_name) for o in output_files])
-        self.tasks.append(body)
+        self._bodies.append(body)
         self._collector.outputs.append(list(output_files))
         return self._layout.task_id(index)
 
@@ -259,7 +264,7 @@ class client:
         """
         if self._ran:
             raise RuntimeError("run() was already called: build a new client (and JOB_ID)")
-        if not self.tasks:
+        if not self._bodies:
             raise ValueError("run(): no tasks; add them with add_task() first")
         self._ran = True
         job_created = False
@@ -298,21 +303,22 @@ class client:
 
     def _add_tasks(self) -> None:
         """Send every task, in collections of <= 100 tasks and < 1 MiB of JSON."""
-        todo = list(self.tasks)
+        todo = [(self._layout.task_id(i), body) for i, body in enumerate(self._bodies)]
         rejected = []
         for _ in range(_ADD_ROUNDS):
             retry = []
-            for group in group_collections((t, len(json.dumps(t)) + 2) for t in todo):
-                for r in self._batch.add_collection(self.job_id, group):
+            for group in group_collections(((t, body), len(body) + 1) for t, body in todo):
+                for r in self._batch.add_collection(self.job_id, [body for _, body in group]):
                     if r.retry:
                         retry.append(r.task_id)
                     elif not r.accepted:
                         rejected.append(f"{r.task_id}: {r.code}: {r.message}")
-            todo = [t for t in todo if t["id"] in set(retry)]
+            again = set(retry)
+            todo = [(t, body) for t, body in todo if t in again]
             if not todo:
                 break
         if rejected or todo:
-            rejected += [f"{t['id']}: server errors in {_ADD_ROUNDS} attempts" for t in todo]
+            rejected += [f"{t}: server errors in {_ADD_ROUNDS} attempts" for t, _ in todo]
             raise TaskRejectedError(mask_secrets(
                 f"Batch refused {len(rejected)} task(s) of job {self.job_id}:\n  "
                 + "\n  ".join(rejected)

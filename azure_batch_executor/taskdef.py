@@ -1,4 +1,4 @@
-"""Task definitions: the JSON of one Batch task, and the collections they are added in.
+"""Task definitions: the JSON text of one Batch task, and the collections they are added in.
 
 Role: the only place a task definition is built (``id``, ``commandLine``,
 ``resourceFiles``, ``outputFiles``, ``constraints``, ``containerSettings``,
@@ -6,7 +6,8 @@ Role: the only place a task definition is built (``id``, ``commandLine``,
 small inputs inline) and the SuperBatch client (a command line per task, outputs
 uploaded only on success, a private registry). `group_collections` cuts definitions
 into add-task-collection requests (<= 100 tasks, under the body limit). Nothing
-here sends a request.
+here sends a request. The text is built from fragments encoded once per job (see
+`docs/how-it-works.md`, "Adding tasks"): a task costs string joins, not a JSON encoder.
 
 Imports: the standard library and the leaves `constants`, `config`.
 """
@@ -23,12 +24,15 @@ from .config import Settings, iso_duration
 T = TypeVar("T")
 
 # Upload conditions of an output file.
-ON_COMPLETION = {"uploadCondition": "taskcompletion"}  # whatever the exit code (logs, outcome)
-ON_SUCCESS = {"uploadCondition": "tasksuccess"}  # exit code 0 only
+ON_COMPLETION = "taskcompletion"  # whatever the exit code (logs, outcome)
+ON_SUCCESS = "tasksuccess"  # exit code 0 only
+
+_q = json.encoder.encode_basestring_ascii  # a JSON string literal, ASCII only (C speed)
 
 
 class TaskFactory:
-    """Builds the task definitions of one job; the parts all its tasks share are built once.
+    """Builds the task definitions of one job as JSON text; the parts all its tasks share
+    are encoded once, so a task costs a few string joins (no dicts, no JSON encoder).
 
     `common_resources` are (url, filePath) pairs every task downloads (the executor's
     worker and config); `output_container_url` is the container URL with its create/write
@@ -40,20 +44,24 @@ class TaskFactory:
     def __init__(self, settings: Settings, common_resources: Sequence[tuple[str, str]],
                  output_container_url: str, *, registry: Mapping[str, str] | None = None
                  ) -> None:
-        self._command = f"{settings.command} {C.WORKER_SCRIPT_FILE}"
-        self._common = [{"httpUrl": url, "filePath": path} for url, path in common_resources]
-        self._container_url = output_container_url
+        self._command = ',"commandLine":' + _q(f"{settings.command} {C.WORKER_SCRIPT_FILE}")
+        self._common = [_resource(url, path) for url, path in common_resources]
         constraints: dict[str, Any] = {"maxTaskRetryCount": settings.max_task_retries}
         if settings.task_timeout is not None:
             constraints["maxWallClockTime"] = iso_duration(settings.task_timeout)
-        self._constraints = constraints
-        self._container: dict[str, Any] | None = None
+        tail = ',"constraints":' + json.dumps(constraints, separators=(",", ":"))
         if settings.container_image:
-            self._container = {"imageName": settings.container_image}
+            container: dict[str, Any] = {"imageName": settings.container_image}
             if registry is not None:
-                self._container["registry"] = dict(registry)
-        self._fixed_size = 600 + len(self._command) + len(json.dumps(self._common)) + len(
-            json.dumps(constraints)) + len(json.dumps(self._container or ""))
+                container["registry"] = dict(registry)
+            tail += ',"containerSettings":' + json.dumps(container, separators=(",", ":"))
+        self._tail = tail + "}"
+        destination = ('"destination":{"container":{"containerUrl":'
+                       + _q(output_container_url) + ',"path":')
+        self._output = {  # filePattern, then the blob name, then the upload condition
+            condition: ('{"filePattern":', "," + destination,
+                        '}},"uploadOptions":{"uploadCondition":"' + condition + '"}}')
+            for condition in (ON_COMPLETION, ON_SUCCESS)}
 
     def body(
         self,
@@ -64,45 +72,36 @@ class TaskFactory:
         *,
         command_line: str | None = None,
         success_files: Sequence[tuple[str, str]] = (),
-    ) -> tuple[dict[str, Any], int]:
-        """One task definition and an upper bound of its JSON size in bytes.
+    ) -> str:
+        """One task definition as JSON text (ASCII: its length is its size in bytes).
 
         `resource_files`: (url, filePath) pairs, after the common ones. `success_files`:
         (filePattern, blob) pairs uploaded only when the task succeeds; then `output_files`,
         uploaded when it completes, whatever its exit code. `inline_inputs`: a base64 task
         spec for the worker (an environment setting). `command_line`: instead of the worker.
         """
-        size = self._fixed_size + len(task_id)
-        resources = list(self._common)
-        for url, path in resource_files:
-            resources.append({"httpUrl": url, "filePath": path})
-            size += 40 + len(url) + len(path)
+        resources = self._common + [_resource(url, path) for url, path in resource_files]
         outputs = []
-        for files, upload in ((success_files, ON_SUCCESS), (output_files, ON_COMPLETION)):
-            for pattern, blob in files:
-                outputs.append({
-                    "filePattern": pattern,
-                    "destination": {"container": {"containerUrl": self._container_url,
-                                                  "path": blob}},
-                    "uploadOptions": upload,
-                })
-                size += 160 + len(pattern) + len(blob) + len(self._container_url)
-        if command_line is not None:
-            size += len(command_line)
-        body: dict[str, Any] = {"id": task_id, "commandLine": command_line or self._command,
-                                "resourceFiles": resources, "outputFiles": outputs,
-                                "constraints": self._constraints}
+        for files, condition in ((success_files, ON_SUCCESS), (output_files, ON_COMPLETION)):
+            head, middle, end = self._output[condition]
+            outputs += [head + _q(pattern) + middle + _q(blob) + end for pattern, blob in files]
+        parts = ['{"id":', _q(task_id),
+                 self._command if command_line is None else ',"commandLine":' + _q(command_line),
+                 ',"resourceFiles":[', ",".join(resources),
+                 '],"outputFiles":[', ",".join(outputs), "]"]
         if inline_inputs is not None:
-            body["environmentSettings"] = [{"name": C.INLINE_INPUTS_ENV,
-                                            "value": inline_inputs}]
-            size += 60 + len(inline_inputs)
-        if self._container is not None:
-            body["containerSettings"] = self._container
-        return body, size
+            parts += [',"environmentSettings":[{"name":', _q(C.INLINE_INPUTS_ENV),
+                      ',"value":', _q(inline_inputs), "}]"]
+        parts.append(self._tail)
+        return "".join(parts)
+
+
+def _resource(url: str, path: str) -> str:
+    return '{"httpUrl":' + _q(url) + ',"filePath":' + _q(path) + "}"
 
 
 def group_collections(tasks: Iterable[tuple[T, int]]) -> Iterator[list[T]]:
-    """Cut (task, JSON size) pairs into add-task-collection requests of <= 100 tasks and
+    """Cut (task, JSON size in bytes) pairs into add-task-collection requests of <= 100 tasks and
     under `MAX_COLLECTION_BODY` bytes; each group is yielded as soon as it is full, so the
     caller can send it while the next one is built."""
     group: list[T] = []

@@ -45,6 +45,6 @@ def test_pascal_case_statuses_and_results(pascal_emulator, local_stack) -> None:
         assert isinstance(exc, TaskFailedError) and exc.exit_code == 4
         # a task added twice (as a retried add would) counts as accepted: TaskExists
         job_id = ex.job_id
-        body = {"id": "task-000000", "commandLine": "true"}
+        body = '{"id": "task-000000", "commandLine": "true"}'
         results = ex._ctx.batch.add_collection(job_id, [body])
         assert results[0].accepted

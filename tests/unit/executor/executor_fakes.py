@@ -113,6 +113,14 @@ class _Pages:
         return iter(self._pages)
 
 
+class _Reply:
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+
+    def raise_for_status(self) -> None:
+        pass
+
+
 class FakeBatchClient:
     """The subset of azure.batch.BatchClient the executor uses, running tasks locally."""
 
@@ -186,6 +194,14 @@ class FakeBatchClient:
         if cls is not None:  # what the SDK hands `cls` with stream=True: the body's bytes
             return cls(None, iter([json.dumps(reply).encode()]), {})
         return models.BatchCreateTaskCollectionResult(reply)
+
+    def send_request(self, request: Any) -> Any:
+        """The add-task-collection POST the executor sends through the client's pipeline."""
+        m = re.fullmatch(r"/jobs/([^/]+)/addtaskcollection\?api-version=2025-06-01",
+                         request.url)
+        assert m and request.method == "POST", request.url
+        reply = self._add(m.group(1), json.loads(request.content))
+        return _Reply(json.dumps(reply).encode())
 
     def _add(self, job_id: str, collection: dict) -> dict:
         self.calls["add"] += 1

@@ -21,9 +21,10 @@ def test_the_executors_task_runs_the_worker_with_inline_inputs() -> None:
     factory = TaskFactory(_settings(max_task_retries=2, task_timeout=90),
                           [("https://w?sig", C.WORKER_SCRIPT_FILE)], URL)
     lay = JobLayout("job")
-    body, size = factory.body("task-000000", [("https://s?sig", "shared_0.pickle")],
-                              [(C.WORKER_OUTPUTS_FILE, lay.outputs_blob(0)), *lay.log_files(0)],
-                              "aW5saW5l")
+    text = factory.body("task-000000", [("https://s?sig", "shared_0.pickle")],
+                        [(C.WORKER_OUTPUTS_FILE, lay.outputs_blob(0)), *lay.log_files(0)],
+                        "aW5saW5l")
+    body = json.loads(text)
     assert body["commandLine"] == f"python3 {C.WORKER_SCRIPT_FILE}"
     assert [r["filePath"] for r in body["resourceFiles"]] == [C.WORKER_SCRIPT_FILE,
                                                              "shared_0.pickle"]
@@ -35,15 +36,17 @@ def test_the_executors_task_runs_the_worker_with_inline_inputs() -> None:
     assert body["constraints"] == {"maxTaskRetryCount": 2, "maxWallClockTime": "PT1M30S"}
     assert body["environmentSettings"] == [{"name": C.INLINE_INPUTS_ENV, "value": "aW5saW5l"}]
     assert "containerSettings" not in body
-    assert size >= len(json.dumps(body))
+    assert set(body) == {"id", "commandLine", "resourceFiles", "outputFiles", "constraints",
+                         "environmentSettings"}
 
 
 def test_a_command_line_task_uploads_its_outputs_on_success_only() -> None:
     factory = TaskFactory(_settings(container_image="reg.azurecr.io/img:v1"), [], URL,
                           registry=REGISTRY)
-    body, size = factory.body("task-000003", [("https://in?sig", "inputs.pickle")],
-                              JobLayout("job").log_files(3), command_line="python3 worker.py",
-                              success_files=[("outputs.pickle", "job/iter_3_outputs.pickle")])
+    body = json.loads(factory.body(
+        "task-000003", [("https://in?sig", "inputs.pickle")], JobLayout("job").log_files(3),
+        command_line="python3 worker.py",
+        success_files=[("outputs.pickle", "job/iter_3_outputs.pickle")]))
     assert body["commandLine"] == "python3 worker.py"
     assert [(o["filePattern"], o["uploadOptions"]["uploadCondition"])
             for o in body["outputFiles"]] == [("outputs.pickle", "tasksuccess"),
@@ -52,12 +55,11 @@ def test_a_command_line_task_uploads_its_outputs_on_success_only() -> None:
     assert body["containerSettings"] == {"imageName": "reg.azurecr.io/img:v1",
                                          "registry": REGISTRY}
     assert "environmentSettings" not in body
-    assert size >= len(json.dumps(body))
 
 
 def test_a_registry_without_an_image_is_not_sent() -> None:
-    body, _ = TaskFactory(_settings(), [], URL, registry=REGISTRY).body(
-        "task-000000", [], [], command_line="true")
+    body = json.loads(TaskFactory(_settings(), [], URL, registry=REGISTRY).body(
+        "task-000000", [], [], command_line="true"))
     assert "containerSettings" not in body
 
 
@@ -68,3 +70,18 @@ def test_collections_hold_at_most_100_tasks_and_stay_under_the_body_limit() -> N
     big = C.MAX_COLLECTION_BODY // 3 + 1
     assert [len(g) for g in group_collections((i, big) for i in range(5))] == [2, 2, 1]
     assert list(group_collections([])) == []
+
+
+def test_strings_are_escaped_and_the_text_is_ascii() -> None:
+    """Command lines and names are the user's: quotes, backslashes, newlines and non-ASCII
+    characters survive the trip, and the text's length is its size in bytes."""
+    command = 'python3 -c "print(\'\\n\')"\n# naïve ✓'
+    text = TaskFactory(_settings(), [("https://u?a=1&b=\"x\"", "dir\\f é")], URL).body(
+        "task-000007", [], [("out ü.txt", "job/ü")], command_line=command)
+    assert text.isascii()
+    body = json.loads(text)
+    assert body["commandLine"] == command
+    assert body["resourceFiles"] == [{"httpUrl": "https://u?a=1&b=\"x\"", "filePath": "dir\\f é"}]
+    assert body["outputFiles"][0]["filePattern"] == "out ü.txt"
+    assert body["outputFiles"][0]["destination"]["container"] == {"containerUrl": URL,
+                                                                  "path": "job/ü"}

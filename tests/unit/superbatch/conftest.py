@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -105,8 +106,9 @@ class FakeBatch:
     def create_job(self, job_id: str) -> None:
         self.jobs[job_id] = "active"
 
-    def add_collection(self, job_id: str, tasks: list[dict[str, Any]]) -> list[AddResult]:
-        assert len(tasks) <= 100
+    def add_collection(self, job_id: str, texts: list[str]) -> list[AddResult]:
+        assert len(texts) <= 100
+        tasks = [json.loads(text) for text in texts]
         self.collections.append(len(tasks))
         for t in tasks:
             self._complete(t)
