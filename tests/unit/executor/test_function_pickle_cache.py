@@ -129,3 +129,44 @@ def test_a_module_shipped_by_value_is_pickled_afresh(tmp_path, monkeypatch) -> N
     finally:
         cloudpickle.unregister_pickle_by_value(module)
         sys.modules.pop("abx_user_settings", None)
+
+
+class Point:
+    def __init__(self, x):
+        self.x = x
+
+
+def same(x):
+    return x
+
+
+def test_plain_calls_take_the_c_pickler_and_everything_else_cloudpickle(monkeypatch) -> None:
+    """Arguments of builtin scalars in tuples/lists/dicts go through plain pickle (the
+    cached function nested); anything else - an instance of a user class, a long string,
+    a large array - still goes through cloudpickle (by value, diverted)."""
+    _call(same, 1)  # cached now
+    used = []
+    real = cloudpickle.Pickler.dump
+    monkeypatch.setattr(cloudpickle.Pickler, "dump",
+                        lambda self, obj: used.append(obj) or real(self, obj))
+    plain = ((1, 2.5, "s", b"b", None, True, 1j), [1, [2, (3,)]], {"k": {"n": [None]}})
+    assert _call(same, plain) == plain
+    assert used == []
+    assert _call(same, Point(3)).x == 3 and len(used) == 1  # by value: a user class
+    long = "x" * 10_000
+    assert _call(same, long) == long and len(used) == 2
+    array = np.arange(20_000)
+    divert = _wire.Divert(lambda digest: digest)
+    spec = pickle.loads(_wire.encode_call(same, (array,), {}, divert))
+    assert len(used) > 2 and len(divert.objects) == 1 and spec["objects"]
+
+
+def test_plain_means_exact_builtin_types_within_a_budget() -> None:
+    class MyInt(int):
+        pass
+
+    assert _wire._plain([((1, "a", (2.0, None)), {"k": [1, 2]})])
+    assert not _wire._plain([((MyInt(1),), {})])
+    assert not _wire._plain([((set([1]),), {})])
+    assert not _wire._plain([((list(range(_wire._PLAIN_BUDGET)),), {})])
+    assert not _wire._plain([((b"x" * _wire._PLAIN_BYTES,), {})])
