@@ -35,6 +35,7 @@ class JobContext:
     batch: BatchService
     stats: RequestStats
     max_workers: int
+    config_inline: bool = False  # config.pickle travels in the job's environment, not a blob
     lock: threading.Lock = field(default_factory=threading.Lock)
     wakeup: threading.Event = field(default_factory=threading.Event)
     pending: collections.deque[WorkItem] = field(default_factory=collections.deque)

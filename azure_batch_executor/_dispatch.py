@@ -58,12 +58,10 @@ class Dispatcher:
         self.adding: dict[Future, list[WorkItem]] = {}  # collection adds under way
         self.dispatch_after = 0.0  # after server errors on adds, dispatch again from then on
         lay, store = ctx.layout, ctx.store
-        self.factory = TaskFactory(
-            ctx.settings,
-            [(store.read_url(lay.worker_blob()), C.WORKER_SCRIPT_FILE),
-             (store.read_url(lay.config_blob()), C.GLOBAL_CONFIG_FILE)],
-            store.output_container_url(),
-        )
+        common = [(store.read_url(lay.worker_blob()), C.WORKER_SCRIPT_FILE)]
+        if not ctx.config_inline:
+            common.append((store.read_url(lay.config_blob()), C.GLOBAL_CONFIG_FILE))
+        self.factory = TaskFactory(ctx.settings, common, store.output_container_url())
 
     # ------------------------------------------------------------------ for the poller
     def busy(self) -> int:

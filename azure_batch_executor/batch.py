@@ -194,13 +194,18 @@ class BatchService:
             "taskSchedulingPolicy": {"nodeFillType": "spread"},
         }
 
-    def create_job(self, job_id: str) -> None:
-        body = {
+    def create_job(self, job_id: str, environment: Mapping[str, str] | None = None) -> None:
+        """Create the job; `environment`: variables every task of the job gets (the job's
+        common environment settings)."""
+        body: dict[str, Any] = {
             "id": job_id, "poolInfo": {"poolId": self._settings.pool_id},
             "onAllTasksComplete": "noaction", "onTaskFailure": "noaction",
             "constraints": {"maxWallClockTime": f"P{C.JOB_MAX_WALL_CLOCK_DAYS}D",
                             "maxTaskRetryCount": self._settings.max_task_retries},
         }
+        if environment:
+            body["commonEnvironmentSettings"] = [{"name": k, "value": v}
+                                                 for k, v in environment.items()]
         self._call("batch.create_job", self.client.create_job, body)
 
     def terminate_job(self, job_id: str, reason: str = "UserTerminate") -> None:

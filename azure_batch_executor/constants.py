@@ -27,6 +27,7 @@ SHARED_PAYLOAD_PATTERN = "shared_{}.pickle"  # a map() function (per map call) o
 # uploaded once per executor and referenced by every task that needs it.
 SHARED_ARG_THRESHOLD = 64 * 1024
 INLINE_INPUTS_ENV = "ABX_INPUTS_B64"  # a small task spec travels here, base64
+INLINE_CONFIG_ENV = "ABX_CONFIG_B64"  # a small config.pickle, base64, in the job's environment
 WIRE_FORMAT = 1  # bumped when the pickled shapes change
 
 # Task specs up to this many pickled bytes travel inline in the task definition (base64 in an

@@ -13,6 +13,8 @@ Data flow (one executor = one Batch job, one blob prefix ``<job_id>/``)::
     │                                       once per executor, a persistent id in the spec
     │                                       create_task_collection (<= 100 tasks per request)
     │                                       accepted: Future RUNNING
+  job: config.pickle <= 6 KB (initializer, versions): base64 in the job's environment;
+       larger: blob <job>/config.pickle, a resource file of every task
   Batch node: resource files ─► abx_worker.py: config.pickle + inputs.pickle ─► call(s)
     │                          ─► outputs.pickle ─► <job>/iter_<i>_outputs.pickle (+ stdout/stderr)
     ▼
@@ -37,6 +39,7 @@ account is configured.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import logging
 import threading
@@ -47,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _poller
+from . import constants as C
 from ._context import JobContext
 from ._retry import RequestStats, RetryPolicy
 from ._wire import (
@@ -107,12 +111,17 @@ class AzureBatchExecutor(Executor):
         capacity = batch.ensure_pool()
         layout = JobLayout(new_job_id(resolved.job_id_prefix))
         store.upload(layout.worker_blob(), _worker_source())
-        store.upload(layout.config_blob(), config_blob)
-        batch.create_job(layout.job_id)
+        config_inline = len(config_blob) <= C.INLINE_THRESHOLD
+        if config_inline:  # in the job's environment: no upload, no download per task
+            batch.create_job(layout.job_id, {
+                C.INLINE_CONFIG_ENV: base64.b64encode(config_blob).decode("ascii")})
+        else:
+            store.upload(layout.config_blob(), config_blob)
+            batch.create_job(layout.job_id)
         self._max_workers = max_workers or capacity
         self._ctx = JobContext(
             settings=resolved, layout=layout, store=store, batch=batch, stats=stats,
-            max_workers=self._max_workers,
+            max_workers=self._max_workers, config_inline=config_inline,
         )
         self._payload_ids = itertools.count()
         self._poller = _poller.Poller(self, self._ctx)

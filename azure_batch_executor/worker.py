@@ -1,8 +1,9 @@
 """The task-side entry point: runs on a Batch node as ``python3 abx_worker.py`` in the task's wd.
 
 Role: shipped to the node as a resource file (the node has no copy of this
-package). It writes an inline task spec to ``inputs.pickle`` when one came in
-the environment, checks the node's Python and cloudpickle against the client's
+package). It writes an inline task spec to ``inputs.pickle`` and an inline job
+config to ``config.pickle`` when they came in the environment (the task's and the
+job's), checks the node's Python and cloudpickle against the client's
 stamp in ``config.pickle``, runs the initializer, then each call, and writes the
 outcome to ``outputs.pickle`` atomically (temp file + os.replace). Exceptions from
 user code are caught (BaseException), pickled with their formatted traceback and
@@ -37,6 +38,7 @@ GLOBAL_CONFIG_FILE = "config.pickle"
 WORKER_INPUTS_FILE = "inputs.pickle"
 WORKER_OUTPUTS_FILE = "outputs.pickle"
 INLINE_INPUTS_ENV = "ABX_INPUTS_B64"
+INLINE_CONFIG_ENV = "ABX_CONFIG_B64"
 WIRE_FORMAT = 1
 
 
@@ -143,12 +145,18 @@ def _load_call(spec):
     return _Unpickler(io.BytesIO(spec["call"])).load()
 
 
-def run():
-    inline = os.environ.get(INLINE_INPUTS_ENV)
+def _write_inline(variable, name):
+    """A file that came inline (base64 in `variable`) written to `name`, as if downloaded."""
+    inline = os.environ.get(variable)
     if inline:
-        with open(WORKER_INPUTS_FILE + ".tmp", "wb") as f:
+        with open(name + ".tmp", "wb") as f:
             f.write(base64.b64decode(inline))
-        os.replace(WORKER_INPUTS_FILE + ".tmp", WORKER_INPUTS_FILE)
+        os.replace(name + ".tmp", name)
+
+
+def run():
+    _write_inline(INLINE_CONFIG_ENV, GLOBAL_CONFIG_FILE)
+    _write_inline(INLINE_INPUTS_ENV, WORKER_INPUTS_FILE)
     config = _load(GLOBAL_CONFIG_FILE)
     node = dict(_versions(), host=platform.node())
     results: list = []

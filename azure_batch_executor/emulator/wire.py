@@ -25,10 +25,19 @@ JSON_CONTENT_TYPE = "application/json; odata=minimalmetadata"
 _UTC = _dt.timezone.utc
 
 
+_last_second: tuple[_dt.datetime | None, str] = (None, "")  # the last whole second formatted
+
+
 def iso(ts: float) -> str:
     """Epoch seconds -> ``2025-01-01T00:00:00.1234567Z`` (7 fractional digits, UTC)."""
+    global _last_second
     d = _dt.datetime.fromtimestamp(ts, tz=_UTC)
-    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond:06d}0Z"
+    micros = d.microsecond
+    whole = d.replace(microsecond=0) if micros else d
+    last = _last_second
+    if last[0] != whole:  # strftime once per second: a burst of adds shares the prefix
+        last = _last_second = (whole, whole.strftime("%Y-%m-%dT%H:%M:%S."))
+    return f"{last[1]}{micros:06d}0Z"
 
 
 def rfc1123(ts: float) -> str:

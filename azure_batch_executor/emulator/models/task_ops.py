@@ -35,26 +35,36 @@ def _check_relative(prop: str, path: str) -> None:
                              "directory")
 
 
+_OCTAL = frozenset("01234567")
+
+
 def check_resource_files(files: list[dict[str, Any]], prop: str = "resourceFiles") -> None:
     for i, rf in enumerate(files):
-        name = f"{prop}[{i}]"
-        sources = [k for k in ("httpUrl", "storageContainerUrl", "autoStorageContainerName")
-                   if rf.get(k)]
-        if len(sources) != 1:
-            raise _invalid(name, "exactly one of httpUrl, storageContainerUrl and "
-                                 "autoStorageContainerName must be specified")
-        if sources[0] == "httpUrl" and not rf.get("filePath"):
+        get = rf.get
+        http = bool(get("httpUrl"))
+        if http + bool(get("storageContainerUrl")) + bool(get("autoStorageContainerName")) != 1:
+            raise _invalid(f"{prop}[{i}]", "exactly one of httpUrl, storageContainerUrl and "
+                                           "autoStorageContainerName must be specified")
+        file_path = get("filePath")
+        if http and not file_path:
             raise exc.MissingRequiredProperty(
-                f"The property '{name}.filePath' is required with httpUrl.",
-                {"PropertyName": f"{name}.filePath"})
-        if rf.get("blobPrefix") and sources[0] == "httpUrl":
-            raise _invalid(f"{name}.blobPrefix", "blobPrefix is only valid with "
-                                                 "storageContainerUrl or autoStorageContainerName")
-        if rf.get("filePath"):
-            _check_relative(f"{name}.filePath", rf["filePath"])
-        mode = rf.get("fileMode")
-        if mode is not None and (not mode or any(c not in "01234567" for c in mode)):
-            raise _invalid(f"{name}.fileMode", f"{mode!r} is not an octal file mode")
+                f"The property '{prop}[{i}].filePath' is required with httpUrl.",
+                {"PropertyName": f"{prop}[{i}].filePath"})
+        if http and get("blobPrefix"):
+            raise _invalid(f"{prop}[{i}].blobPrefix", "blobPrefix is only valid with "
+                                                      "storageContainerUrl or "
+                                                      "autoStorageContainerName")
+        if file_path:
+            _check_relative_at(prop, i, file_path)
+        mode = get("fileMode")
+        if mode is not None and (not mode or not _OCTAL.issuperset(mode)):
+            raise _invalid(f"{prop}[{i}].fileMode", f"{mode!r} is not an octal file mode")
+
+
+def _check_relative_at(prop: str, i: int, path: str) -> None:
+    # without a ".." component the normalized path cannot leave the directory
+    if ".." in path or path.startswith(("/", "\\")):
+        _check_relative(f"{prop}[{i}].filePath", path)
 
 
 class TaskOps(Core):
@@ -94,9 +104,11 @@ class TaskOps(Core):
                                  f"underscores (got {task_id!r})")
         if task_id.lower() in job.tasks:
             raise exc.TaskExists(values={"TaskId": task_id})
-        check_resource_files(spec.get("resourceFiles") or [])
-        self._check_auto_storage(spec.get("resourceFiles") or [])
-        for i, out in enumerate(spec.get("outputFiles") or []):
+        resource_files = spec.get("resourceFiles")
+        if resource_files:
+            check_resource_files(resource_files)
+            self._check_auto_storage(resource_files)
+        for i, out in enumerate(spec.get("outputFiles") or ()):
             if not (out.get("destination") or {}).get("container"):
                 raise exc.MissingRequiredProperty(
                     f"The property 'outputFiles[{i}].destination.container' is required.",
@@ -112,7 +124,8 @@ class TaskOps(Core):
                                "specify containerSettings")
         if spec.get("dependsOn") and not job.uses_dependencies:
             raise exc.TaskDependenciesNotSpecifiedOnJob(values={"JobId": job.id})
-        if job.on_task_failure == "noaction" and _has_job_action(spec.get("exitConditions")):
+        conditions = spec.get("exitConditions")
+        if conditions and job.on_task_failure == "noaction" and _has_job_action(conditions):
             raise _invalid("exitConditions", "exitOptions.jobAction requires the job's "
                                              "onTaskFailure to be performexitoptionsjobaction")
         return Task(job.id, self.next_seq(), spec, now=self.now(),

@@ -125,7 +125,7 @@ class BaseResponses:
         raw = self.json_body(req, optional=optional)
         if raw is None:
             return {}
-        return schema.validate(raw, spec, loose=self.settings.loose)
+        return schema.validate_owned(raw, spec, loose=self.settings.loose)  # raw: just parsed
 
     def no_body(self, req: Request) -> None:
         """Actions without a body: accept an empty body or `{}` only."""

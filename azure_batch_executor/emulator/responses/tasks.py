@@ -39,23 +39,27 @@ class TaskResponses(BaseResponses):
                 f"most {MAX_TASKS_PER_COLLECTION} tasks (got {len(raw_tasks)}).",
                 {"PropertyName": "value", "Reason": "Too many tasks"})
         items: list[dict[str, Any] | exc.BatchError] = []
+        validate, loose = schema.validate_owned, self.settings.loose  # raw_tasks: just parsed
+        task_schema = schema.TASK_CREATE
         for raw in raw_tasks:
             try:
-                items.append(schema.validate(raw, schema.TASK_CREATE, loose=self.settings.loose,
-                                             path=""))
+                items.append(validate(raw, task_schema, loose=loose))
             except exc.BatchError as err:
                 err.values.setdefault("TaskId", str(raw.get("id", "")) if isinstance(raw, dict)
                                       else "")
                 items.append(err)
         with self.backend.op():
             results = self.backend.add_task_collection(jobId, items)
-            value = [self._add_result(req, task_id, outcome) for task_id, outcome in results]
+            success = self.casing("success")
+            value = [self._add_result(req, task_id, outcome, success)
+                     for task_id, outcome in results]
         return self.json_response({"odata.metadata": f"{req.base_url}/$metadata#taskaddresult",
                                    "value": value})
 
-    def _add_result(self, req: Request, task_id: str, outcome: Task | exc.BatchError) -> dict:
+    def _add_result(self, req: Request, task_id: str, outcome: Task | exc.BatchError,
+                    success: str) -> dict:
         if isinstance(outcome, Task):
-            return {"status": self.casing("success"), "taskId": outcome.id,
+            return {"status": success, "taskId": outcome.id,
                     "eTag": outcome.etag, "lastModified": wire.iso(outcome.last_modified),
                     "location": self._task_url(req, outcome)}
         status = "servererror" if outcome.status >= 500 else "clienterror"

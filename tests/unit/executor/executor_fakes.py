@@ -295,7 +295,8 @@ class FakeBatchClient:
             name = rf["httpUrl"][len("fake://"):].split("?")[0]
             (wd / rf["filePath"]).write_bytes(self.store.blobs[name])
         env = dict(os.environ)
-        for e in body.get("environmentSettings", []):
+        for e in [*self.jobs[job_id].get("commonEnvironmentSettings", []),
+                  *body.get("environmentSettings", [])]:  # the job's, then the task's
             env[e["name"]] = e["value"]
         env["PYTHONPATH"] = ""
         with open(taskdir / "stdout.txt", "wb") as out, open(taskdir / "stderr.txt", "wb") as err:

@@ -39,12 +39,16 @@ def make_lock():
     return threading.Lock()
 
 
-def run_worker(tmp_path: Path, spec: bytes, config: bytes, inline: bool = True) -> dict:
+def run_worker(tmp_path: Path, spec: bytes, config: bytes, inline: bool = True,
+               config_inline: bool = False) -> dict:
     wd = tmp_path / "wd"
     wd.mkdir()
     (wd / C.WORKER_SCRIPT_FILE).write_bytes(WORKER.read_bytes())
-    (wd / C.GLOBAL_CONFIG_FILE).write_bytes(config)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if config_inline:  # as the job's common environment brings it
+        env[C.INLINE_CONFIG_ENV] = base64.b64encode(config).decode()
+    else:
+        (wd / C.GLOBAL_CONFIG_FILE).write_bytes(config)
     if inline:
         env[C.INLINE_INPUTS_ENV] = base64.b64encode(spec).decode()
     else:
@@ -54,6 +58,7 @@ def run_worker(tmp_path: Path, spec: bytes, config: bytes, inline: bool = True) 
     assert proc.returncode == 0, proc.stderr
     assert not (wd / (C.WORKER_OUTPUTS_FILE + ".tmp")).exists()
     assert (wd / C.WORKER_INPUTS_FILE).exists()
+    assert (wd / C.GLOBAL_CONFIG_FILE).read_bytes() == config
     return pickle.loads((wd / C.WORKER_OUTPUTS_FILE).read_bytes())
 
 
@@ -64,7 +69,7 @@ def _by_value() -> None:
 
 def test_constants_agree_with_the_worker_copy() -> None:
     for name in ("GLOBAL_CONFIG_FILE", "WORKER_INPUTS_FILE", "WORKER_OUTPUTS_FILE",
-                 "INLINE_INPUTS_ENV", "WIRE_FORMAT"):
+                 "INLINE_INPUTS_ENV", "INLINE_CONFIG_ENV", "WIRE_FORMAT"):
         assert getattr(worker_module, name) == getattr(C, name), name
 
 
@@ -98,6 +103,15 @@ def test_initializer_globals_are_seen_by_the_task(tmp_path) -> None:
                      _wire.encode_config(set_state, ("initialized",)))
     assert out["fatal"] is None, out["fatal"]
     assert _wire.decode_row(out["results"][0]) == (True, "initialized!")
+
+
+def test_config_inline_in_the_environment(tmp_path) -> None:
+    """A small config comes in the job's environment: the worker writes config.pickle and the
+    initializer runs as if it had been downloaded."""
+    out = run_worker(tmp_path, _wire.encode_call(read_state, ("?",), {}),
+                     _wire.encode_config(set_state, ("from env",)), config_inline=True)
+    assert out["fatal"] is None, out["fatal"]
+    assert _wire.decode_row(out["results"][0]) == (True, "from env?")
 
 
 def test_failing_initializer_is_fatal(tmp_path) -> None:

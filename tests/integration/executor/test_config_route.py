@@ -1,0 +1,48 @@
+"""config.pickle (versions, initializer) travels in the job's environment while it is small,
+and as a blob resource file above the inline threshold; the node sees config.pickle either way."""
+
+from __future__ import annotations
+
+from azure_batch_executor import constants as C
+
+STATE = {"value": None}
+
+
+def remember(value) -> None:
+    STATE["value"] = value
+
+
+def remembered(suffix):
+    value = STATE["value"]
+    return (value if isinstance(value, str) else f"{len(value)} bytes") + suffix
+
+
+def _blob_names(local_stack, ex) -> set[str]:
+    from azure.storage.blob import ContainerClient
+
+    client = ContainerClient.from_connection_string(
+        local_stack.storage_connection_string, ex.settings.container_name)
+    with client:
+        return {b.name for b in client.list_blobs(name_starts_with=ex.job_id + "/")}
+
+
+def _job_environment(ex) -> dict[str, str]:
+    job = ex._ctx.batch.client.get_job(ex.job_id)
+    return {e.name: e.value for e in job.common_environment_settings or []}
+
+
+def test_a_small_config_rides_in_the_jobs_environment(local_stack, make_batch_executor) -> None:
+    ex = make_batch_executor(max_workers=2, initializer=remember, initargs=("small",))
+    assert [f.result(120) for f in [ex.submit(remembered, "!"), ex.submit(remembered, "?")]] \
+        == ["small!", "small?"]
+    assert C.INLINE_CONFIG_ENV in _job_environment(ex)
+    assert f"{ex.job_id}/{C.GLOBAL_CONFIG_FILE}" not in _blob_names(local_stack, ex)
+    assert ex.request_counts()["blob.put"] == 1  # the worker script only
+
+
+def test_a_large_config_is_a_blob(local_stack, make_batch_executor) -> None:
+    big = b"x" * (C.INLINE_THRESHOLD + 1)
+    ex = make_batch_executor(max_workers=2, initializer=remember, initargs=(big,))
+    assert ex.submit(remembered, "!").result(120) == f"{len(big)} bytes!"
+    assert C.INLINE_CONFIG_ENV not in _job_environment(ex)
+    assert f"{ex.job_id}/{C.GLOBAL_CONFIG_FILE}" in _blob_names(local_stack, ex)
