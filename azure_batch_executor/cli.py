@@ -74,7 +74,7 @@ def _serve(start: Callable[[], dict[str, str]], stop_service: Callable[[], None]
 
 
 def _run_emulator(args: argparse.Namespace) -> int:
-    from .emulator import BatchEmulator
+    from .emulator import BatchEmulator, tune_gc_for_serving
 
     emulator = BatchEmulator(nodes=args.nodes, slots_per_node=args.slots, loose=args.loose,
                              host=args.host, port=args.port, path_prefix=args.path_prefix,
@@ -82,6 +82,7 @@ def _run_emulator(args: argparse.Namespace) -> int:
 
     def start() -> dict[str, str]:
         emulator.start()
+        tune_gc_for_serving()
         return {
             "BATCH_ACCOUNT_URL": emulator.url,
             "BATCH_ACCOUNT_NAME": emulator.account_name,
@@ -106,12 +107,14 @@ def _add_local(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _run_local(args: argparse.Namespace) -> int:
+    from .emulator import tune_gc_for_serving
     from .local import LocalStack
 
     stack = LocalStack(nodes=args.nodes, slots_per_node=args.slots)
 
     def start() -> dict[str, str]:
         stack.start()
+        tune_gc_for_serving()
         return {
             "BATCH_ACCOUNT_URL": stack.batch_account_url,
             "BATCH_ACCOUNT_NAME": stack.batch_account_name,

@@ -57,8 +57,8 @@ DEFAULT_VM_SIZE = "standard_d2s_v3"
 DEFAULT_CONTAINER_NAME = "azure-batch-executor"
 DEFAULT_JOB_ID_PREFIX = "abx"
 DEFAULT_PYTHON_COMMAND = "python3"
-DEFAULT_POLL_INTERVAL = 0.5  # seconds: the cap of the poller's backoff
-MIN_POLL_INTERVAL = 0.02  # seconds: the poller's tick while results flow
+DEFAULT_POLL_INTERVAL = 0.6  # seconds: the cap of the poller's backoff, the tick while results flow
+MIN_POLL_INTERVAL = 0.1  # seconds: the poller's first tick after new tasks, doubling to the cap
 HEALTH_CHECK_INTERVAL = 10.0  # seconds between checks that the job and pool still exist
 JOB_MAX_WALL_CLOCK_DAYS = 6  # the job's wall-clock limit ...
 SAS_EXPIRY_DAYS = 7  # ... is shorter than the SAS validity (a user delegation key: <= 7 days)

@@ -25,7 +25,8 @@ Data flow (one executor = one Batch job, one blob prefix ``<job_id>/``)::
 
 Threads: the caller's thread pickles and enqueues under `JobContext.lock` and
 sets the wakeup Event; it never waits on the network (construction does: it
-checks the credentials, creates the container, the pool if absent, and the job).
+checks the credentials, uploads the worker (creating the container if absent), creates
+the pool if absent, and the job).
 The poller thread owns everything after that, holding only a weakref to the
 executor. `shutdown()` (or leaving ``with``) waits for the futures, then the
 poller terminates the job and, if `delete_pool_when_done`, deletes the pool.
@@ -106,11 +107,10 @@ class AzureBatchExecutor(Executor):
         config_blob = encode_config(initializer, initargs)
         stats = RequestStats()
         store, batch = _connect(resolved, stats, RetryPolicy())
-        store.ensure_container()
         store.sign()
-        capacity = batch.ensure_pool()
         layout = JobLayout(new_job_id(resolved.job_id_prefix))
-        store.upload(layout.worker_blob(), _worker_source())
+        store.upload_creating_container(layout.worker_blob(), _worker_source())
+        capacity = batch.ensure_pool()
         config_inline = len(config_blob) <= C.INLINE_THRESHOLD
         if config_inline:  # in the job's environment: no upload, no download per task
             batch.create_job(layout.job_id, {
@@ -273,7 +273,8 @@ class AzureBatchExecutor(Executor):
                                 ctx.layout.task_id(index), tuple(objects))
                 ctx.pending.append(item)
             future.add_done_callback(ctx.on_cancel)
-            ctx.wakeup.set()
+            if not ctx.wakeup.is_set():  # the poller clears it before it looks at `pending`
+                ctx.wakeup.set()
         return future
 
 

@@ -143,6 +143,20 @@ class BlobStore:
     def upload(self, blob_name: str, data: bytes) -> None:
         self._call("blob.put", self._container.upload_blob, blob_name, data, overwrite=True)
 
+    def upload_creating_container(self, blob_name: str, data: bytes) -> None:
+        """An upload that also creates the container if it is missing: one request when it
+        exists (the usual case) instead of a create and an upload. Refused credentials name
+        the variable to fix, as `ensure_container` does."""
+        try:
+            self.upload(blob_name, data)
+        except ResourceNotFoundError:  # ContainerNotFound
+            self.ensure_container()
+            self.upload(blob_name, data)
+        except HttpResponseError as exc:
+            if isinstance(exc, ClientAuthenticationError) or exc.status_code in (401, 403):
+                raise self._auth_error(exc) from None
+            raise
+
     def upload_file(self, path: str | os.PathLike[str], blob_name: str) -> None:
         """Upload a local file streamed from disk: up to 64 MiB in one request, larger files
         in 4 MiB blocks, never read whole into memory. A retry reads the file again."""

@@ -53,9 +53,10 @@ POLL = 0.02  # seconds between get_job_task_counts calls while waiting for compl
 EMULATOR_SCRIPT = """
 import sys
 sys.path.insert(0, sys.argv[1])
-from azure_batch_executor.emulator import BatchEmulator
+from azure_batch_executor.emulator import BatchEmulator, tune_gc_for_serving
 emu = BatchEmulator(nodes=int(sys.argv[2]), slots_per_node=int(sys.argv[3]),
                     data_dir=sys.argv[4] or None).start()
+tune_gc_for_serving()  # as the `emulator` command does
 print(emu.url, emu.account_name, emu.account_key, flush=True)
 sys.stdin.read()
 emu.stop()

@@ -59,9 +59,10 @@ NODES, SLOTS = 2, 2
 EMULATOR_SCRIPT = """
 import sys
 sys.path.insert(0, sys.argv[1])
-from azure_batch_executor.emulator import BatchEmulator
+from azure_batch_executor.emulator import BatchEmulator, tune_gc_for_serving
 emu = BatchEmulator(nodes=int(sys.argv[3]), slots_per_node=int(sys.argv[4]),
                     path_prefix=(sys.argv[2],)).start()
+tune_gc_for_serving()  # as the `emulator` command does
 print(emu.url, emu.account_name, emu.account_key, flush=True)
 sys.stdin.read()
 emu.stop()

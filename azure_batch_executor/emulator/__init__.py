@@ -15,6 +15,6 @@ Imports: the standard library and sibling emulator modules only; nothing from th
 of `azure_batch_executor`.
 """
 
-from .server import BatchEmulator
+from .server import BatchEmulator, tune_gc_for_serving
 
-__all__ = ["BatchEmulator"]
+__all__ = ["BatchEmulator", "tune_gc_for_serving"]

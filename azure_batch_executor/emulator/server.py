@@ -13,6 +13,7 @@ Imports: the standard library and sibling emulator modules.
 from __future__ import annotations
 
 import base64
+import gc
 import logging
 import os
 import shutil
@@ -134,6 +135,19 @@ class _Server(ThreadingHTTPServer):
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+def tune_gc_for_serving() -> None:
+    """For a process that does little but serve the emulator (the ``emulator`` and ``local``
+    commands, a benchmark's child): what is loaded so far is frozen out of collections, and
+    the young generation may grow further between them. A task add allocates dozens of
+    containers per task, and with the default thresholds full collections over a growing task
+    store made each add slower than the last (measured: 10,000 tasks accepted in 0.5 s, then
+    0.6, 0.75 on the same process; flat at 0.5 s with this). Not for a shared process: the
+    in-process local stack leaves the user's collector alone."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 class BatchEmulator:

@@ -36,8 +36,9 @@ def test_a_small_config_rides_in_the_jobs_environment(local_stack, make_batch_ex
     assert [f.result(120) for f in [ex.submit(remembered, "!"), ex.submit(remembered, "?")]] \
         == ["small!", "small?"]
     assert C.INLINE_CONFIG_ENV in _job_environment(ex)
-    assert f"{ex.job_id}/{C.GLOBAL_CONFIG_FILE}" not in _blob_names(local_stack, ex)
-    assert ex.request_counts()["blob.put"] == 1  # the worker script only
+    uploaded = {name for name in _blob_names(local_stack, ex)
+                if not name.endswith(("_outputs.pickle", "_stdout.txt", "_stderr.txt"))}
+    assert uploaded == {f"{ex.job_id}/{C.WORKER_SCRIPT_FILE}"}  # no config.pickle blob
 
 
 def test_a_large_config_is_a_blob(local_stack, make_batch_executor) -> None:
@@ -46,3 +47,16 @@ def test_a_large_config_is_a_blob(local_stack, make_batch_executor) -> None:
     assert ex.submit(remembered, "!").result(120) == f"{len(big)} bytes!"
     assert C.INLINE_CONFIG_ENV not in _job_environment(ex)
     assert f"{ex.job_id}/{C.GLOBAL_CONFIG_FILE}" in _blob_names(local_stack, ex)
+
+
+def test_a_missing_container_is_created_by_the_first_upload(local_stack, make_batch_executor
+                                                           ) -> None:
+    """The worker upload doubles as the container check: one request when the container
+    exists, create-and-retry when it does not."""
+    first = make_batch_executor(max_workers=1, container_name="abx-fresh-container")
+    assert first.request_counts()["blob.container"] == 1
+    assert first.request_counts()["blob.put"] == 2  # refused (no container), then done
+    again = make_batch_executor(max_workers=1, container_name="abx-fresh-container")
+    assert "blob.container" not in again.request_counts()
+    assert again.request_counts()["blob.put"] == 1
+    assert first.submit(abs, -3).result(120) == 3

@@ -15,6 +15,7 @@ import joblib
 import pytest
 from joblib import Parallel, delayed, parallel_config
 
+from azure_batch_executor import constants as C
 from azure_batch_executor import reusable
 from azure_batch_executor.errors import RemoteTraceback
 
@@ -81,7 +82,7 @@ def test_reuse_one_job_across_parallel_calls_and_rebuild_logged(
     with parallel_config(backend=BACKEND, n_jobs=2, poll_interval=0.25):
         assert Parallel()(delayed(square)(x) for x in range(2)) == [0, 1]
     assert job_creations(local_stack) == before + 1
-    assert "poll_interval changed (0.5 -> 0.25)" in caplog.text
+    assert f"poll_interval changed ({C.DEFAULT_POLL_INTERVAL} -> 0.25)" in caplog.text
 
 
 @pytest.mark.parametrize("return_as", ["generator", "generator_unordered"])

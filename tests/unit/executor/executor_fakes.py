@@ -92,6 +92,9 @@ class FakeStore(BlobStore):
         with self.lock:
             self.blobs[blob_name] = bytes(data)
 
+    def upload_creating_container(self, blob_name: str, data: bytes) -> None:
+        self.upload(blob_name, data)
+
     def download(self, blob_name: str) -> bytes | None:
         self._stats.add("blob.get")
         with self.lock:

@@ -301,3 +301,25 @@ def test_terminate_fails_the_tasks_in_flight_and_cancels_the_rest(fakes, make_ex
             ex.submit(mul, 1, 1)
     finally:
         fakes.client.hold.set()
+
+
+def test_the_plain_task_format_is_the_builders_text(fakes, make_executor) -> None:
+    """A task with an inline spec and nothing shared is built from one format string; it is
+    exactly the text the task-definition builder makes for it, braces and all."""
+    import base64
+
+    from azure_batch_executor import constants as C
+
+    ex = make_executor()
+    dispatcher, lay = ex._poller.dispatcher, ex._ctx.layout
+    item = WorkItem(Future(), 1234, b"{spec}\x00%s{0}", task_id=lay.task_id(1234))
+    b64 = base64.b64encode(item.spec).decode()
+    expected = dispatcher.factory.body(
+        item.task_id, [], [(C.WORKER_OUTPUTS_FILE, lay.outputs_blob(1234)), *lay.log_files(1234)],
+        b64)
+    assert dispatcher.task_definition(item) == expected
+    body = json.loads(expected)
+    assert body["id"] == "task-001234"
+    assert body["outputFiles"][0]["destination"]["container"]["path"].endswith(
+        "iter_1234_outputs.pickle")
+    assert body["environmentSettings"][0]["value"] == b64
