@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from azure_batch_executor.emulator import exceptions as exc
-from azure_batch_executor.emulator import schema, wire
+from azure_batch_executor.emulator import schema, validator, wire
 from azure_batch_executor.emulator.models import task_ops
 
 # --- the reference: the validator as it was before compilation ------------------------
@@ -26,7 +26,7 @@ def _ref_validate(body: Any, spec_map: dict[str, schema.F], *, loose: bool,
     if not isinstance(body, dict):
         if not path:
             raise exc.InvalidRequestBody("The request body must be a JSON object.")
-        raise schema._invalid(path.rstrip("."), "expected a JSON object")
+        raise validator._invalid(path.rstrip("."), "expected a JSON object")
     out: dict = {}
     for key, value in body.items():
         name = path + key
@@ -34,13 +34,13 @@ def _ref_validate(body: Any, spec_map: dict[str, schema.F], *, loose: bool,
             continue
         spec = spec_map.get(key)
         if spec is None:
-            schema._loose_or_raise(name, loose, "is not a known property of this request")
+            validator._loose_or_raise(name, loose, "is not a known property of this request")
             out[key] = value
             continue
         if spec.unsupported or (spec.unsupported_value is not None
                                 and value == spec.unsupported_value):
             shown = f"with value {value!r} " if spec.unsupported_value is not None else ""
-            schema._loose_or_raise(name, loose, f"{shown}is not supported")
+            validator._loose_or_raise(name, loose, f"{shown}is not supported")
         out[key] = _ref_check(value, spec, loose=loose, name=name)
     for key, spec in spec_map.items():
         if spec.required and body.get(key) is None:
@@ -57,35 +57,35 @@ def _ref_check(value: Any, spec: schema.F, *, loose: bool, name: str) -> Any:
         return value
     if kind == "str":
         if not isinstance(value, str):
-            raise schema._invalid(name, "expected a string")
+            raise validator._invalid(name, "expected a string")
         return value
     if kind == "bool":
         if not isinstance(value, bool):
-            raise schema._invalid(name, "expected true or false")
+            raise validator._invalid(name, "expected true or false")
         return value
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
-            raise schema._invalid(name, "expected an integer")
+            raise validator._invalid(name, "expected an integer")
         if spec.lo is not None and value < spec.lo or spec.hi is not None and value > spec.hi:
             bounds = f"{spec.lo if spec.lo is not None else '-inf'}.." \
                      f"{spec.hi if spec.hi is not None else 'inf'}"
-            raise schema._invalid(name, f"{value} is outside the allowed range {bounds}",
+            raise validator._invalid(name, f"{value} is outside the allowed range {bounds}",
                                   spec.range_error)
         return value
     if kind == "duration":
         seconds = wire.parse_duration(value) if isinstance(value, str) else None
         if seconds is None or seconds < 0:
-            raise schema._invalid(name, f"{value!r} is not an ISO 8601 duration")
+            raise validator._invalid(name, f"{value!r} is not an ISO 8601 duration")
         return value
     if kind == "enum":
         if not isinstance(value, str) or value.lower() not in spec.values:
-            raise schema._invalid(name, f"{value!r} is not one of {', '.join(spec.values)}")
+            raise validator._invalid(name, f"{value!r} is not one of {', '.join(spec.values)}")
         return value
     if kind == "obj":
         return _ref_validate(value, spec.sub, loose=loose, path=name + ".")
     if kind == "list":
         if not isinstance(value, list):
-            raise schema._invalid(name, "expected a JSON array")
+            raise validator._invalid(name, "expected a JSON array")
         return [_ref_check(v, spec.sub, loose=loose, name=f"{name}[{i}]")
                 for i, v in enumerate(value)]
     raise AssertionError(kind)
