@@ -190,13 +190,7 @@ def _compile_obj(schema: dict[str, F], verify: bool) -> _Checker:
                 out[key] = value
             else:
                 out[key] = member(value, loose, (name, key))
-        for key in required:
-            if body.get(key) is None:
-                prop = _render((name, key))
-                raise exc.MissingRequiredProperty(
-                    f"The property '{prop}' is required but was not specified.",
-                    {"PropertyName": prop},
-                )
+        _check_required(body, required, name)
         return out
 
     def verify_obj(body: Any, loose: bool, name: _Name) -> Any:
@@ -221,13 +215,7 @@ def _compile_obj(schema: dict[str, F], verify: bool) -> _Checker:
                                 "is not a known property of this request")
             elif member is not _UNCHECKED and member(value, loose, (name, key)) is _DIRTY:
                 clean = False
-        for key in required:
-            if body.get(key) is None:
-                prop = _render((name, key))
-                raise exc.MissingRequiredProperty(
-                    f"The property '{prop}' is required but was not specified.",
-                    {"PropertyName": prop},
-                )
+        _check_required(body, required, name)
         return True if clean else _DIRTY
 
     return verify_obj if verify else check_obj
@@ -292,22 +280,32 @@ def _compile_list(spec: F, verify: bool) -> _Checker:
     return verify_list if verify else check_list
 
 
+def _check_required(body: dict, required: Any, name: _Name) -> None:
+    for key in required:
+        if body.get(key) is None:
+            prop = _render((name, key))
+            raise exc.MissingRequiredProperty(
+                f"The property '{prop}' is required but was not specified.",
+                {"PropertyName": prop},
+            )
+
+
+def _type_check(cls: type, reason: str) -> _Checker:
+    def check_type(value: Any, loose: bool, name: _Name) -> Any:
+        if not isinstance(value, cls):
+            raise _invalid(_render(name), reason)
+        return value
+    return check_type
+
+
 def _compile_leaf(spec: F) -> _Checker:
     kind = spec.kind
     if kind == "any":
         return lambda value, loose, name: value
     if kind == "str":
-        def check_str(value: Any, loose: bool, name: _Name) -> Any:
-            if not isinstance(value, str):
-                raise _invalid(_render(name), "expected a string")
-            return value
-        return check_str
+        return _type_check(str, "expected a string")
     if kind == "bool":
-        def check_bool(value: Any, loose: bool, name: _Name) -> Any:
-            if not isinstance(value, bool):
-                raise _invalid(_render(name), "expected true or false")
-            return value
-        return check_bool
+        return _type_check(bool, "expected true or false")
     if kind == "int":
         lo, hi = spec.lo, spec.hi
 
