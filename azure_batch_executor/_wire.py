@@ -14,20 +14,19 @@ Role: three data holders named by the side of the wire they live on, plus the
   exceptions are rebuilt as their own type with a `RemoteTraceback` as ``__cause__``.
 
 Code defined in the user's own modules (not under the stdlib or site-packages,
-including ``__main__`` and test files) is pickled by value (`ship_user_modules`).
+including ``__main__`` and test files) is pickled by value (`_shipping`, re-exported
+here as `ship_user_modules` and `is_user_module`).
 The shapes are documented in `worker.py`, which must agree with this module.
 
-Imports: the standard library, cloudpickle, `constants` and `errors` (a leaf).
+Imports: the standard library, cloudpickle, `constants`, `errors` and `_shipping`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 import sys
-import sysconfig
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError
@@ -38,6 +37,8 @@ from typing import Any
 import cloudpickle
 
 from . import constants as C
+from ._shipping import is_user_module as is_user_module  # re-exported
+from ._shipping import ship_user_modules as ship_user_modules  # re-exported
 from .errors import (
     BrokenBatchExecutor,
     RemoteError,
@@ -470,52 +471,3 @@ def fail(future: Future, exc: BaseException) -> None:
         future.set_exception(exc)
     except InvalidStateError:
         pass
-
-
-# ------------------------------------------------------------------------------ by-value code
-_NOT_USER_PATHS: tuple[str, ...] = ()
-_checked: set[str] = set()
-_seen_count = 0
-_ship_lock = threading.Lock()
-
-
-def _system_paths() -> tuple[str, ...]:
-    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        try:
-            paths.add(sysconfig.get_paths()[key])
-        except KeyError:
-            pass
-    return tuple(os.path.realpath(p) + os.sep for p in paths if p)
-
-
-def is_user_module(name: str, module: Any) -> bool:
-    """True for modules a node cannot import: neither in the stdlib nor in site-packages.
-
-    (This package too, when it runs from a source tree: worker images do not contain it.)"""
-    global _NOT_USER_PATHS
-    path = getattr(module, "__file__", None)
-    if not path or not isinstance(path, str):
-        return False
-    if not _NOT_USER_PATHS:
-        _NOT_USER_PATHS = _system_paths()
-    real = os.path.realpath(path)
-    return not real.startswith(_NOT_USER_PATHS) and "site-packages" not in real
-
-
-def ship_user_modules() -> None:
-    """Register every user module imported so far with cloudpickle's pickle-by-value."""
-    global _seen_count
-    if len(sys.modules) == _seen_count:  # nothing imported since the last look
-        return
-    with _ship_lock:
-        _seen_count = len(sys.modules)
-        for name, module in list(sys.modules.items()):
-            if name in _checked:
-                continue
-            _checked.add(name)
-            if module is not None and is_user_module(name, module):
-                try:
-                    cloudpickle.register_pickle_by_value(module)
-                except (ValueError, TypeError):
-                    pass

@@ -24,6 +24,7 @@ RANKS = {
     "errors": 1,
     "config": 2,
     "layout": 3,
+    "_shipping": 3,
     "_wire": 4,
     "_retry": 4,
     "taskdef": 4,

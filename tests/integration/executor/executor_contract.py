@@ -53,12 +53,16 @@ def capture(*args, **kwargs):
 
 
 def wait_gate(path, value=None):
-    """Block until the file `path` exists (at most TIMEOUT s), then return `value`."""
-    deadline = time.monotonic() + TIMEOUT
-    while not os.path.exists(path):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gate {path} never opened")
-        time.sleep(0.01)  # the task's own wait, not the test's synchronisation
+    """Block until the gate at `path` is open, then return `value`: a shared flock, which
+    waits while the test holds the gate's exclusive lock (dropped by `Gate.open()`, or by
+    the end of the test's process) and is granted at once on any other path (e.g. "/")."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    finally:
+        os.close(fd)
     return value
 
 
@@ -84,13 +88,20 @@ def init_fail():
 
 
 class Gate:
-    """A file-based gate tasks can wait on (tasks of the local stack share this disk)."""
+    """A gate tasks can wait on (`wait_gate`): a file the test holds an exclusive flock on
+    until `open()`; tasks of the local stack run on this machine and see the same lock."""
 
     def __init__(self, directory: Path) -> None:
+        import fcntl
+
         self.path = str(directory / f"gate-{uuid.uuid4().hex}")
+        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
 
     def open(self) -> None:
-        Path(self.path).touch()
+        if self._fd is not None:
+            os.close(self._fd)  # drops the lock: every waiting task goes on
+            self._fd = None
 
 
 def create_future(state=PENDING, exception=None, result=None):
