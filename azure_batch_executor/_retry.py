@@ -6,7 +6,8 @@ Role: `RequestStats` counts every HTTP request attempt by kind ("batch.add",
 backoff and jitter, honouring ``Retry-After``; anything else is raised at once.
 The SDK clients are built with their own retries off, so these counts are the
 requests. `http_transport` gives each client a connection pool as wide as the
-executor's I/O thread pool.
+executor's I/O thread pool. `naming_credentials` turns a refused credential into the
+caller's error naming what to set.
 
 Imports: the standard library, tenacity and azure.core (an I/O helper).
 """
@@ -15,13 +16,19 @@ from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import requests
 import tenacity
-from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from azure.core.pipeline.transport import RequestsTransport
 
 T = TypeVar("T")
@@ -55,6 +62,24 @@ def http_transport(pool_size: int) -> RequestsTransport:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return RequestsTransport(session=session, session_owner=True)
+
+
+def refused_credentials(exc: BaseException) -> bool:
+    """True when a Batch or Blob reply refused the credentials (401/403)."""
+    return isinstance(exc, ClientAuthenticationError) or (
+        isinstance(exc, HttpResponseError) and exc.status_code in (401, 403))
+
+
+@contextmanager
+def naming_credentials(error: Callable[[HttpResponseError], Exception]) -> Iterator[None]:
+    """Raise `error(exc)` (an error naming the variables to fix) instead of a reply that
+    refused the credentials; any other error goes through unchanged."""
+    try:
+        yield
+    except HttpResponseError as exc:
+        if refused_credentials(exc):
+            raise error(exc) from None
+        raise
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -27,7 +27,6 @@ from urllib.parse import quote
 from azure.batch import BatchClient
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import (
-    ClientAuthenticationError,
     HttpResponseError,
     ResourceExistsError,
     ResourceNotFoundError,
@@ -35,7 +34,13 @@ from azure.core.exceptions import (
 from azure.core.rest import HttpRequest
 
 from . import constants as C
-from ._retry import RequestStats, RetryPolicy, http_transport
+from ._retry import (
+    RequestStats,
+    RetryPolicy,
+    http_transport,
+    naming_credentials,
+    refused_credentials,
+)
 from .config import Settings
 from .errors import ConfigurationError
 
@@ -64,11 +69,8 @@ def lower(value: Any) -> str:
 
 def is_gone(exc: BaseException) -> bool:
     """True when `exc` means the executor cannot go on (job/pool gone, auth revoked)."""
-    if isinstance(exc, ClientAuthenticationError):
-        return True
-    if isinstance(exc, HttpResponseError):
-        return exc.status_code in (401, 403) or error_code(exc) in GONE_CODES
-    return False
+    return refused_credentials(exc) or (
+        isinstance(exc, HttpResponseError) and error_code(exc) in GONE_CODES)
 
 
 @dataclass(frozen=True)
@@ -134,14 +136,12 @@ class BatchService:
     # ------------------------------------------------------------------ pool and job
     def _get_pool(self, pool_id: str, select: list[str] | None = None) -> Any:
         """The pool, or None when it does not exist; refused credentials name the variables."""
-        try:
-            return self._call("batch.get_pool", self.client.get_pool, pool_id, select=select)
-        except ResourceNotFoundError:
-            return None
-        except HttpResponseError as exc:
-            if isinstance(exc, ClientAuthenticationError) or exc.status_code in (401, 403):
-                raise self._auth_error(exc) from None
-            raise
+        with naming_credentials(self._auth_error):
+            try:
+                return self._call("batch.get_pool", self.client.get_pool, pool_id,
+                                  select=select)
+            except ResourceNotFoundError:
+                return None
 
     def pool_exists(self, pool_id: str | None = None) -> bool:
         """Whether the pool (default: the settings' pool) exists: one GET, 404 meaning no

@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import quote
 
 from azure.core.exceptions import (
-    ClientAuthenticationError,
     HttpResponseError,
     ResourceExistsError,
     ResourceNotFoundError,
@@ -33,7 +32,7 @@ from azure.storage.blob import (
 )
 
 from . import constants as C
-from ._retry import RequestStats, RetryPolicy, http_transport
+from ._retry import RequestStats, RetryPolicy, http_transport, naming_credentials
 from .config import Settings
 from .errors import ConfigurationError
 
@@ -88,14 +87,11 @@ class BlobStore:
     # ------------------------------------------------------------------ setup
     def ensure_container(self) -> None:
         """Create the container if absent; a credential problem names the variable to fix."""
-        try:
-            self._call("blob.container", self._container.create_container)
-        except ResourceExistsError:
-            pass
-        except HttpResponseError as exc:
-            if isinstance(exc, ClientAuthenticationError) or exc.status_code in (401, 403):
-                raise self._auth_error(exc) from None
-            raise
+        with naming_credentials(self._auth_error):
+            try:
+                self._call("blob.container", self._container.create_container)
+            except ResourceExistsError:
+                pass
 
     def _auth_error(self, exc: HttpResponseError) -> ConfigurationError:
         code = getattr(exc, "error_code", None) or exc.status_code
@@ -147,15 +143,12 @@ class BlobStore:
         """An upload that also creates the container if it is missing: one request when it
         exists (the usual case) instead of a create and an upload. Refused credentials name
         the variable to fix, as `ensure_container` does."""
-        try:
-            self.upload(blob_name, data)
-        except ResourceNotFoundError:  # ContainerNotFound
-            self.ensure_container()
-            self.upload(blob_name, data)
-        except HttpResponseError as exc:
-            if isinstance(exc, ClientAuthenticationError) or exc.status_code in (401, 403):
-                raise self._auth_error(exc) from None
-            raise
+        with naming_credentials(self._auth_error):
+            try:
+                self.upload(blob_name, data)
+            except ResourceNotFoundError:  # ContainerNotFound
+                self.ensure_container()
+                self.upload(blob_name, data)
 
     def upload_file(self, path: str | os.PathLike[str], blob_name: str) -> None:
         """Upload a local file streamed from disk: up to 64 MiB in one request, larger files
