@@ -15,9 +15,11 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import os
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +67,25 @@ class Run:
     disposition: str | None = None  # None | "terminated" | "requeued" | "deleted"
 
 
+TRASH_DIR = ".trash"  # under the data directory, outside every node's file tree
+
+
+def discard(path: Path, trash: Path) -> None:
+    """Rename `path` into `trash` (one metadata operation: a task re-added under the same
+    id finds its directory free) and delete it there in a background thread."""
+    target = trash / uuid.uuid4().hex
+    try:
+        trash.mkdir(parents=True, exist_ok=True)
+        os.rename(path, target)
+    except FileNotFoundError:
+        return
+    except OSError:  # e.g. another file system: delete in place, now
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    threading.Thread(target=shutil.rmtree, args=(target,), kwargs={"ignore_errors": True},
+                     name="emulator-discard", daemon=True).start()
+
+
 class Core:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -110,7 +131,11 @@ class Core:
         return f"{what}#{next(self._run_seq)}"
 
     def remove_tree(self, path: Path) -> None:
-        self.defer(lambda: shutil.rmtree(path, ignore_errors=True))
+        """Remove a directory (a deleted job's or task's files) once the operation ends:
+        moved out of the nodes' trees at once, deleted in the background, so the thread
+        that deleted the job (often the scheduler's) is not held for its files."""
+        trash = self.settings.data_dir / TRASH_DIR
+        self.defer(lambda: discard(path, trash))
 
     # --- lookups --------------------------------------------------------------------------
 
