@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import operator
 import pickle
 import sys
 import threading
@@ -58,7 +59,7 @@ def client_versions() -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------ local side
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class WorkItem:
     """One Batch task seen from the client. Stays local; owns the future.
 
@@ -231,7 +232,7 @@ def cache_function(fn: Any, divert: Divert | None) -> None:
             _CACHED_FN.pop(key, None)
         return
     if (cached is not None and cached[0] is fn and len(cached[2]) == len(stamp)
-            and all(a is b for a, b in zip(cached[2], stamp, strict=True))):
+            and all(map(operator.is_, cached[2], stamp))):
         return
     _CACHED_FN.pop(key, None)
     try:

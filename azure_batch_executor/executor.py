@@ -123,6 +123,7 @@ class AzureBatchExecutor(Executor):
             settings=resolved, layout=layout, store=store, batch=batch, stats=stats,
             max_workers=self._max_workers, config_inline=config_inline,
         )
+        self._on_cancel = self._ctx.on_cancel  # one bound method for every future
         self._payload_ids = itertools.count()
         self._poller = _poller.Poller(self, self._ctx)
         self._poller.start()
@@ -272,7 +273,7 @@ class AzureBatchExecutor(Executor):
                 item = WorkItem(future, index, spec, shared_id, chunked,
                                 ctx.layout.task_id(index), tuple(objects))
                 ctx.pending.append(item)
-            future.add_done_callback(ctx.on_cancel)
+            future.add_done_callback(self._on_cancel)
             if not ctx.wakeup.is_set():  # the poller clears it before it looks at `pending`
                 ctx.wakeup.set()
         return future
