@@ -5,15 +5,21 @@
     with AzureBatchExecutor(max_workers=4) as ex:   # no Azure settings: the local stack
         print(sum(ex.map(work, range(100))))
 
-Role: the public names. Imports: `executor`, `errors`, and `joblib_backend` lazily.
+Role: the public names. Importing the package sets the ``azure`` logger to WARNING
+unless its level is already set (`_logs.quiet_azure_loggers`: no Azure SDK HTTP dumps
+under ``logging.basicConfig(level=logging.INFO)``; docs/logging.md).
+Imports: `_logs`, `executor`, `errors`, and `joblib_backend` lazily.
 """
 
 from __future__ import annotations
 
+from . import _logs
 from .errors import (
     AzureBatchExecutorError,
     BrokenBatchExecutor,
     ConfigurationError,
+    ForkedExecutorError,
+    NestedExecutorError,
     RemoteError,
     RemoteTraceback,
     TaskFailedError,
@@ -25,11 +31,15 @@ from .errors import (
 )
 from .executor import AzureBatchExecutor
 
+_logs.quiet_azure_loggers()
+
 __all__ = [
     "AzureBatchExecutor",
     "AzureBatchExecutorError",
     "BrokenBatchExecutor",
     "ConfigurationError",
+    "ForkedExecutorError",
+    "NestedExecutorError",
     "RemoteError",
     "RemoteTraceback",
     "TaskFailedError",

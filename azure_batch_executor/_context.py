@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import weakref
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -45,6 +46,10 @@ class JobContext:
     terminate: bool = False  # terminate(): end the job's tasks, fail what is in flight
     broken: BrokenBatchExecutor | None = None
     cancelled: bool = False  # a pending future was cancelled: sweep the queue
+    cancelled_by_shutdown: int = 0  # pending futures shutdown(cancel_futures=True) cancelled
+    interrupted: str | None = None  # an interrupt ended the work (its name), for the log line
+    task_index: weakref.WeakKeyDictionary[Future, int] = field(
+        default_factory=weakref.WeakKeyDictionary)  # submit() futures -> task index
     counter: int = 0
     ticks: int = 0  # poll ticks (task-count requests), for tests and benchmarks
 

@@ -36,7 +36,7 @@ from azure.core.exceptions import HttpResponseError
 from . import constants as C
 from ._context import JobContext
 from ._retry import is_transient
-from ._wire import WorkItem, fail
+from ._wire import WorkItem, fail, notify_cancelled
 from .batch import AddResult, error_code, is_gone
 from .config import mask_secrets
 from .errors import TaskRejectedError
@@ -137,18 +137,20 @@ class Dispatcher:
         ctx = self.ctx
         items: list[WorkItem] = []
         with ctx.lock:
-            if ctx.cancelled:
+            if ctx.cancelled:  # one pass: each item is kept or dropped, never both
                 ctx.cancelled = False
-                keep = [i for i in ctx.pending if not i.future.cancelled()]
-                dropped = [i for i in ctx.pending if i.future.cancelled()]
-                ctx.pending = collections.deque(keep)
-                for item in dropped:
-                    item.future.set_running_or_notify_cancel()
+                keep: collections.deque[WorkItem] = collections.deque()
+                for item in ctx.pending:
+                    if item.future.cancelled():
+                        notify_cancelled(item.future)
+                    else:
+                        keep.append(item)
+                ctx.pending = keep
             room = min(MAX_DISPATCH, ctx.max_workers - self.busy())
             while ctx.pending and len(items) < room:
                 item = ctx.pending.popleft()
                 if item.future.cancelled():
-                    item.future.set_running_or_notify_cancel()
+                    notify_cancelled(item.future)
                     continue
                 items.append(item)
         return items

@@ -31,6 +31,7 @@ Imports: the standard library, and `constants`, `errors`, `config`, `_wire`,
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 import weakref
@@ -40,7 +41,8 @@ from typing import Any
 from . import constants as C
 from ._context import JobContext
 from ._dispatch import Dispatcher
-from ._wire import WorkItem, broken, decode_outcome, fail, settle
+from ._output import echo
+from ._wire import WorkItem, broken, decode_outcome, fail, notify_cancelled, settle
 from .batch import CompletedTask, CompletionFeed, JobGone, error_code, is_gone
 from .config import mask_secrets
 from .errors import BrokenBatchExecutor, TaskFailedError, TaskTerminatedError
@@ -58,7 +60,12 @@ def python_exit() -> None:
     """At interpreter exit: let every poller finish its in-flight work, then join them."""
     global _global_shutdown
     _global_shutdown = True
+    last = getattr(sys, "last_value", None)  # the exception the interpreter is exiting with
+    interrupted = isinstance(last, BaseException) and not isinstance(last, Exception)
     for ctx in list(_contexts):
+        if interrupted or ctx.interrupted:  # never leave the interrupted work running
+            ctx.interrupted = ctx.interrupted or type(last).__name__
+            ctx.terminate = True
         ctx.wakeup.set()
     for thread in threading.enumerate():
         if isinstance(thread, Poller):
@@ -215,6 +222,8 @@ class Poller(threading.Thread):
         if isinstance(outcome, TaskFailedError):
             fail(item.future, outcome)
             return None
+        if outcome.output and self.ctx.settings.echo_output:
+            echo(item.task_id, outcome.output)
         return settle(item, outcome, self.mark_broken)
 
     def mark_broken(self, exc: BrokenBatchExecutor) -> None:
@@ -256,7 +265,12 @@ class Poller(threading.Thread):
         wait(list(self.dispatcher.adding))  # their tasks may be in the job: end them too
         items = self.dispatcher.abandon() + list(self.in_flight.values())
         self.in_flight.clear()
-        log.info("terminating job %s (%d task(s) in flight)", job_id, len(items))
+        if ctx.interrupted:  # the user pressed Ctrl-C: say what is being ended, visibly
+            log.warning("%s: terminating Batch job %s: %d task(s) in flight ended, "
+                        "%d queued call(s) cancelled", ctx.interrupted, job_id, len(items),
+                        len(queued) + ctx.cancelled_by_shutdown)
+        else:
+            log.info("terminating job %s (%d task(s) in flight)", job_id, len(items))
         ends = [self.io.submit(ctx.batch.terminate_task, job_id, item.task_id)
                 for item in items]  # queued tasks too: a job's end kills only running ones
         for error in [end.exception() for end in ends]:
@@ -270,10 +284,7 @@ class Poller(threading.Thread):
                 log.warning("could not terminate job %s: %s", job_id, _first_line(exc))
         for item in queued + items:
             if item.future.cancel():
-                try:
-                    item.future.set_running_or_notify_cancel()  # CANCELLED_AND_NOTIFIED
-                except RuntimeError:  # notified already
-                    pass
+                notify_cancelled(item.future)
             else:
                 fail(item.future, TaskTerminatedError(
                     f"task {item.task_id} of job {job_id} was terminated by terminate()"))
@@ -320,7 +331,14 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _reason(cause: BaseException) -> str:
+    """What broke the executor, as it happened: the service's answer, or our own failure."""
     if isinstance(cause, BrokenBatchExecutor):
         return str(cause)
-    return ("the Batch job or pool is gone or the credentials were revoked: "
+    if is_gone(cause):
+        return ("the Batch job or pool is gone or the credentials were revoked: "
+                f"{type(cause).__name__}: {_first_line(cause)}")
+    if error_code(cause) or getattr(cause, "status_code", None):
+        return (f"the Batch or Storage service kept failing: {type(cause).__name__}: "
+                f"{_first_line(cause)}")
+    return ("an internal error of azure-batch-executor (please report it with this text): "
             f"{type(cause).__name__}: {_first_line(cause)}")

@@ -26,6 +26,14 @@ _seen_count = 0
 _ship_lock = threading.Lock()
 
 
+def _new_lock_after_fork() -> None:  # another thread may have held the parent's at the fork
+    global _ship_lock
+    _ship_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
+
+
 def _system_paths() -> tuple[str, ...]:
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):

@@ -38,8 +38,10 @@ from typing import Any
 import cloudpickle
 
 from . import constants as C
+from ._pickling import Pickler, dumps
 from ._shipping import is_user_module as is_user_module  # re-exported
 from ._shipping import ship_user_modules as ship_user_modules  # re-exported
+from ._tracebacks import with_source_lines
 from .errors import (
     BrokenBatchExecutor,
     RemoteError,
@@ -113,7 +115,7 @@ class Divert:
         self.objects: dict[str, bytes] = {}
 
 
-class _DivertingPickler(cloudpickle.Pickler):
+class _DivertingPickler(Pickler):
     """cloudpickle whose persistent ids divert large arrays, bytes and frames (`Divert`)."""
 
     def __init__(self, file: Any, divert: Divert) -> None:
@@ -238,7 +240,7 @@ def cache_function(fn: Any, divert: Divert | None) -> None:
     try:
         probe = Divert(lambda d: d) if divert is not None else None
         if probe is None:
-            data = cloudpickle.dumps(fn)
+            data = dumps(fn)
         else:
             buf = io.BytesIO()
             _DivertingPickler(buf, probe).dump(fn)
@@ -306,7 +308,7 @@ def _describe(obj: Any) -> str:
 
 def _dumps(obj: Any, what: str) -> bytes:
     try:
-        return cloudpickle.dumps(obj)
+        return dumps(obj)
     except Exception as exc:
         raise TaskPicklingError(
             f"cannot pickle {what}: {_describe(obj)} ({type(exc).__name__}: {exc})"
@@ -326,7 +328,7 @@ def _dumps_call(fn: Callable[..., Any] | None, calls: Sequence[Call], where: str
         elif _plain(calls):
             return pickle.dumps((None, list(calls)), protocol=5)
         if divert is None:
-            return cloudpickle.dumps((fn, list(calls)))
+            return dumps((fn, list(calls)))
         buf = io.BytesIO()
         _DivertingPickler(buf, divert).dump((fn, list(calls)))
         return buf.getvalue()
@@ -385,17 +387,19 @@ class Outcome:
     fatal: Row | None
     results: list[Row]
     node: dict[str, str]
+    output: dict[str, tuple[bytes, int]] = field(default_factory=dict)  # stdout/stderr tails
 
 
 def decode_outcome(data: bytes) -> Outcome:
     raw = pickle.loads(data)
     return Outcome(fatal=raw.get("fatal"), results=list(raw.get("results", [])),
-                   node=raw.get("node", {}))
+                   node=raw.get("node", {}), output=raw.get("output") or {})
 
 
 def rebuild_error(row: Row) -> BaseException:
     """The exception of an error row: its own type, remote traceback chained as __cause__."""
     _kind, payload, type_name, message, tb = row[-5:]
+    tb = with_source_lines(tb) if tb else tb
     exc: BaseException | None = None
     if payload is not None:
         try:
@@ -464,11 +468,21 @@ def set_result(future: Future, value: Any) -> None:
     try:
         future.set_result(value)
     except InvalidStateError:  # cancelled meanwhile, or already resolved
-        pass
+        notify_cancelled(future)
 
 
 def fail(future: Future, exc: BaseException) -> None:
     try:
         future.set_exception(exc)
     except InvalidStateError:
-        pass
+        notify_cancelled(future)
+
+
+def notify_cancelled(future: Future) -> None:
+    """If `future` was cancelled, tell its waiters (``wait``, ``as_completed``): once, whoever
+    calls and however often (a second call finds it notified already)."""
+    if future.cancelled():
+        try:
+            future.set_running_or_notify_cancel()
+        except RuntimeError:  # CANCELLED_AND_NOTIFIED already
+            pass

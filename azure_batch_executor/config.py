@@ -63,6 +63,7 @@ class Settings:
     task_timeout: float | None = None
     max_task_retries: int = 0
     poll_interval: float = C.DEFAULT_POLL_INTERVAL
+    echo_output: bool = True  # a task's stdout/stderr echoed on the client's
     local: bool = False  # no Batch account configured: use the local stack
 
     def __repr__(self) -> str:
@@ -248,6 +249,8 @@ class Settings:
         poll = self.poll_interval
         if not isinstance(poll, (int, float)) or not math.isfinite(poll) or poll <= 0:
             raise ConfigurationError(f"poll_interval={poll!r}: must be seconds > 0")
+        if not isinstance(self.echo_output, bool):
+            raise ConfigurationError(f"echo_output={self.echo_output!r}: must be True or False")
 
 
 def _check_base64(value: str, variable: str) -> None:
@@ -258,6 +261,19 @@ def _check_base64(value: str, variable: str) -> None:
             f"{variable} is not a valid base64 account key; copy the key from the portal "
             "(Keys / Access keys)"
         ) from None
+
+
+def nested_task(env: Mapping[str, str] | None = None) -> str | None:
+    """The id of the Batch task this process runs in (the worker sets ``AZURE_BATCH_EXECUTOR_TASK``
+    while user code runs on a node), or None: not on a node, or nesting allowed by
+    ``AZURE_BATCH_EXECUTOR_ALLOW_NESTED=1`` (also true/yes/on)."""
+    env = os.environ if env is None else env
+    task = env.get(C.TASK_ENV)
+    if not task:
+        return None
+    if env.get(C.ENV_ALLOW_NESTED, "").strip().lower() in ("1", "true", "yes", "on"):
+        return None
+    return task
 
 
 def iso_duration(seconds: float) -> str:

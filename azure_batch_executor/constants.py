@@ -50,6 +50,10 @@ ENV_BATCH_ACCOUNT_KEY = "BATCH_ACCOUNT_KEY"
 ENV_STORAGE_ACCOUNT_URL = "STORAGE_ACCOUNT_URL"
 ENV_STORAGE_ACCOUNT_KEY = "STORAGE_ACCOUNT_KEY"
 ENV_STORAGE_CONNECTION_STRING = "STORAGE_ACCOUNT_CONNECTION_STRING"
+# Set by the worker to the task id while user code runs on a node: the client package then
+# refuses to start an executor (a second cloud job) and joblib's "azure_batch" is sequential.
+TASK_ENV = "AZURE_BATCH_EXECUTOR_TASK"
+ENV_ALLOW_NESTED = "AZURE_BATCH_EXECUTOR_ALLOW_NESTED"  # "1": allow an executor in a task
 
 # --- defaults -----------------------------------------------------------------------------
 DEFAULT_POOL_ID = "azure-batch-executor"

@@ -9,6 +9,9 @@ stdlib ones so existing ``except`` clauses keep working::
     │   └── ConfigurationError          settings missing, half given or rejected
     ├── pickle.PicklingError
     │   └── TaskPicklingError           submit(): a function or argument cannot be pickled
+    ├── RuntimeError
+    │   ├── ForkedExecutorError         an executor used in a process forked from its owner
+    │   └── NestedExecutorError         AzureBatchExecutor() inside a task on a Batch node
     ├── concurrent.futures.BrokenExecutor
     │   └── BrokenBatchExecutor         job/pool gone, credentials revoked, initializer failed
     │       └── VersionMismatchError    node Python/cloudpickle differ from the client's
@@ -45,6 +48,52 @@ class BrokenBatchExecutor(BrokenExecutor):
 
 class VersionMismatchError(BrokenBatchExecutor):
     """The node's Python major.minor or cloudpickle version differ from the client's."""
+
+
+class ForkedExecutorError(RuntimeError):
+    """An executor was used in a process forked from the one that created it.
+
+    Its poller thread did not survive ``os.fork()``, so its futures would never resolve.
+    Attributes: ``owner_pid`` (the process the executor belongs to) and ``pid``.
+    """
+
+    def __init__(self, owner_pid: int, pid: int, job_id: str = "") -> None:
+        job = f" (job {job_id})" if job_id else ""
+        super().__init__(
+            f"this AzureBatchExecutor{job} belongs to process {owner_pid}, and this is "
+            f"process {pid}, forked from it: its poller thread did not survive os.fork(), "
+            f"so its futures would never resolve. After os.fork() create a new "
+            f"AzureBatchExecutor in the child, or use get_reusable_executor() / the joblib "
+            f"backend, which make one per process.")
+        self.owner_pid = owner_pid
+        self.pid = pid
+        self.job_id = job_id
+
+    def __reduce__(self):  # keep the attributes when pickled
+        return (ForkedExecutorError, (self.owner_pid, self.pid, self.job_id))
+
+
+class NestedExecutorError(RuntimeError):
+    """`AzureBatchExecutor()` was called inside a task running on a Batch node.
+
+    The worker sets ``AZURE_BATCH_EXECUTOR_TASK`` while user code runs; an executor there
+    would start a second cloud job. ``AZURE_BATCH_EXECUTOR_ALLOW_NESTED=1`` allows it.
+    Attribute: ``task_id``.
+    """
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(
+            f"AzureBatchExecutor() was called inside task {task_id} of an Azure Batch job: "
+            f"it would start a second cloud job (and a pool, if absent) from the node. Run "
+            f"the inner loop sequentially (a for loop or the built-in map()), or use joblib: "
+            f'joblib calls inside a task run sequentially on the node (backend "azure_batch" '
+            f"is joblib's sequential backend there). To start a nested executor on purpose, "
+            f"set AZURE_BATCH_EXECUTOR_ALLOW_NESTED=1 in the task's environment (the node then "
+            f"needs the Batch and storage settings too).")
+        self.task_id = task_id
+
+    def __reduce__(self):  # keep the attribute when pickled (it comes back from the node)
+        return (NestedExecutorError, (self.task_id,))
 
 
 class AzureBatchExecutorError(Exception):

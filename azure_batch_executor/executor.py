@@ -33,7 +33,7 @@ poller terminates the job and, if `delete_pool_when_done`, deletes the pool.
 `terminate()` does not wait for the tasks: the poller terminates the job at once
 and fails the futures in flight with `TaskTerminatedError`.
 
-Imports: everything below it (`config`, `errors`, `layout`, `_wire`, `_retry`,
+Imports: everything below it (`config`, `errors`, `layout`, `_logs`, `_wire`, `_retry`,
 `accounts`, `_context`, `_poller`); `accounts` reaches `local` only when no Azure
 account is configured.
 """
@@ -41,20 +41,26 @@ account is configured.
 from __future__ import annotations
 
 import base64
+import collections
 import itertools
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from . import _poller
+from . import _logs, _poller
 from . import constants as C
 from ._context import JobContext
+from ._output import TaskOutput
+from ._output import decode as decode_output
 from ._retry import RequestStats, RetryPolicy
 from ._wire import (
+    Call,
     Divert,
     SharedObject,
     SharedPayload,
@@ -63,12 +69,18 @@ from ._wire import (
     encode_chunk,
     encode_config,
     encode_shared,
+    notify_cancelled,
     ship_user_modules,
 )
 from .accounts import connect as _connect  # unit tests replace executor._connect
 from .accounts import with_local_stack
-from .config import Settings
-from .errors import BrokenBatchExecutor, TaskPicklingError
+from .config import Settings, nested_task
+from .errors import (
+    BrokenBatchExecutor,
+    ForkedExecutorError,
+    NestedExecutorError,
+    TaskPicklingError,
+)
 from .layout import JobLayout, new_job_id
 
 log = logging.getLogger(__name__)
@@ -93,6 +105,10 @@ class AzureBatchExecutor(Executor):
         initargs: tuple[Any, ...] = (),
         **settings: Any,
     ) -> None:
+        task = nested_task()
+        if task is not None:  # user code on a node: never a second cloud job by accident
+            raise NestedExecutorError(task)
+        self._pid = os.getpid()  # in another process (os.fork()), _check_open() raises
         if max_workers is not None and max_workers <= 0:
             raise ValueError("max_workers must be greater than 0")
         if initializer is not None and not callable(initializer):
@@ -127,8 +143,10 @@ class AzureBatchExecutor(Executor):
         self._payload_ids = itertools.count()
         self._poller = _poller.Poller(self, self._ctx)
         self._poller.start()
-        log.debug("executor started: job %s on pool %s, max_workers=%d",
-                  layout.job_id, resolved.pool_id, self._max_workers)
+        _logs.announce(log, _logs.where_it_runs(
+            local=resolved.local, account_url=resolved.batch_account_url,
+            account_name=resolved.batch_account_name, pool_id=resolved.pool_id,
+            job_id=layout.job_id, max_workers=self._max_workers))
 
     # ------------------------------------------------------------------ public surface
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
@@ -152,34 +170,32 @@ class AzureBatchExecutor(Executor):
         *iterables: Iterable[Any],
         timeout: float | None = None,
         chunksize: int = 1,
+        buffersize: int | None = None,
     ) -> Iterator[Any]:
         """Like the stdlib's map(): ordered results; `chunksize` calls per Batch task.
 
         The function is pickled and uploaded once per call of map(), not per item.
+        `buffersize` (as in Python 3.14): at most that many tasks (chunks) submitted ahead
+        of the results consumed; the iterables are then read lazily, so an endless
+        generator works in bounded memory. The iterator keeps no reference to a result it
+        has yielded.
         """
         if chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
+        if buffersize is not None and (type(buffersize) is not int or buffersize < 1):
+            raise ValueError("buffersize must be None or > 0")
         end_time = None if timeout is None else timeout + time.monotonic()
         self._check_open()
         ship_user_modules()
         payload = SharedPayload(next(self._payload_ids), encode_shared(fn))
         self._ctx.shared[payload.payload_id] = payload
-        shared_file = self._ctx.layout.shared_file(payload.payload_id)
-        calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = [
-            (args, {}) for args in zip(*iterables)  # noqa: B905 - stops at the shortest
-        ]
-        futures = []
-        for start in range(0, len(calls), chunksize):
-            chunk = calls[start:start + chunksize]
-            divert = Divert(self._ctx.layout.shared_file)
-            try:
-                spec = encode_chunk(shared_file, chunk, divert)
-            except TaskPicklingError as exc:
-                futures.append(_failed(exc))
-                continue
-            futures.append(self._enqueue(spec, payload.payload_id, chunked=True,
-                                         objects=divert.objects))
-        return _result_iterator(futures, end_time)
+        chunks = _chunks(zip(*iterables), chunksize)  # noqa: B905 - stops at the shortest
+        submit = _ChunkSubmitter(self, payload.payload_id)
+        if buffersize is None:
+            futures = collections.deque(submit(chunk) for chunk in chunks)
+            return _result_iterator(futures, end_time, None, submit)
+        futures = collections.deque(submit(chunk) for chunk in itertools.islice(chunks, buffersize))
+        return _result_iterator(futures, end_time, chunks, submit)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False,
                  terminate: bool = False) -> None:
@@ -190,7 +206,13 @@ class AzureBatchExecutor(Executor):
         waits for the adds under way, terminates the Batch job (running tasks are killed,
         queued ones never start) and fails their futures with `TaskTerminatedError`; every
         future is resolved after that, without waiting for any task to finish.
+
+        In a process forked from the executor's owner it only marks the executor shut down:
+        the job and the poller thread belong to the parent.
         """
+        if self._pid != os.getpid():
+            self._shutdown = True
+            return
         ctx = self._ctx
         with self._shutdown_lock:
             self._shutdown = True
@@ -200,8 +222,9 @@ class AzureBatchExecutor(Executor):
                 if cancel_futures or terminate:
                     while ctx.pending:
                         item = ctx.pending.popleft()
-                        item.future.cancel()
-                        item.future.set_running_or_notify_cancel()
+                        if item.future.cancel():
+                            ctx.cancelled_by_shutdown += 1
+                        notify_cancelled(item.future)
             ctx.wakeup.set()
         if wait and self._poller is not threading.current_thread():
             self._poller.join()
@@ -210,6 +233,38 @@ class AzureBatchExecutor(Executor):
         """Shut down now, ending the work in flight: ``shutdown(wait, cancel_futures=True,
         terminate=True)``. For aborts (joblib's `abort_everything`, an early error)."""
         self.shutdown(wait, cancel_futures=True, terminate=True)
+
+    def __exit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> Literal[False]:
+        """Leaving ``with``: wait for the futures, as the stdlib does; but an interrupt
+        (KeyboardInterrupt, SystemExit: a BaseException that is not an Exception) terminates
+        the work at once instead: queued futures cancelled, running tasks ended."""
+        if (exc_val is not None and not isinstance(exc_val, (Exception, GeneratorExit))
+                and self._pid == os.getpid()):
+            self._interrupted(exc_val)
+        else:
+            self.shutdown(wait=True)
+        return False
+
+    def task_output(self, future: Future) -> TaskOutput:
+        """The whole stdout and stderr of the task behind `future` (a future this executor's
+        submit() returned, once done), read from their blobs: one request each."""
+        index = self._ctx.task_index.get(future)
+        if index is None:
+            raise ValueError("task_output(): this future was not returned by this "
+                             "executor's submit() (map() results have no future)")
+        if not future.done():
+            raise ValueError(f"task_output(): task {self._ctx.layout.task_id(index)} has not "
+                             "finished; Batch uploads its output when it ends")
+        store, lay = self._ctx.store, self._ctx.layout
+        return TaskOutput(decode_output(store.download(lay.stdout_blob(index))),
+                          decode_output(store.download(lay.stderr_blob(index))))
+
+    def _interrupted(self, exc: BaseException) -> None:
+        """An interrupt reached the user's code: end this executor's work now (once)."""
+        ctx = self._ctx
+        if ctx.interrupted is None:
+            ctx.interrupted = type(exc).__name__
+        self.shutdown(wait=True, cancel_futures=True, terminate=True)
 
     # ------------------------------------------------------------------ for tests and tools
     @property
@@ -252,6 +307,8 @@ class AzureBatchExecutor(Executor):
 
     # ------------------------------------------------------------------ internals
     def _check_open(self) -> None:
+        if self._pid != os.getpid():
+            raise ForkedExecutorError(self._pid, os.getpid(), self._ctx.layout.job_id)
         if self._ctx.broken is not None:
             raise BrokenBatchExecutor(str(self._ctx.broken)) from self._ctx.broken
         if self._shutdown:
@@ -273,6 +330,7 @@ class AzureBatchExecutor(Executor):
                 item = WorkItem(future, index, spec, shared_id, chunked,
                                 ctx.layout.task_id(index), tuple(objects))
                 ctx.pending.append(item)
+                ctx.task_index[future] = index
             future.add_done_callback(self._on_cancel)
             if not ctx.wakeup.is_set():  # the poller clears it before it looks at `pending`
                 ctx.wakeup.set()
@@ -285,28 +343,78 @@ def _failed(exc: BaseException) -> Future:
     return future
 
 
-def _result_iterator(futures: list[Future], end_time: float | None) -> Iterator[Any]:
-    """Yield the results of chunk futures in order, as Executor.map does."""
+def _chunks(calls: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[Call]]:
+    """The calls of a map(), `size` at a time, read lazily."""
+    while True:
+        chunk: list[Call] = [(args, {}) for args in itertools.islice(calls, size)]
+        if not chunk:
+            return
+        yield chunk
+
+
+class _ChunkSubmitter:
+    """Submits one map() chunk as a task of the executor (held by a weakref, as the stdlib's
+    map iterator does: a live iterator does not keep a dropped executor alive)."""
+
+    def __init__(self, executor: AzureBatchExecutor, payload_id: int) -> None:
+        self.executor_ref = weakref.ref(executor)
+        self.payload_id = payload_id
+        self.shared_file = executor._ctx.layout.shared_file(payload_id)
+
+    def __call__(self, chunk: list[Call]) -> Future:
+        executor = self.executor_ref()
+        if executor is None:
+            raise RuntimeError("cannot schedule new futures after the executor was collected")
+        divert = Divert(executor._ctx.layout.shared_file)
+        try:
+            spec = encode_chunk(self.shared_file, chunk, divert)
+        except TaskPicklingError as exc:
+            return _failed(exc)
+        return executor._enqueue(spec, self.payload_id, chunked=True, objects=divert.objects)
+
+    def interrupted(self, exc: BaseException) -> None:
+        executor = self.executor_ref()
+        if executor is not None:
+            executor._interrupted(exc)
+
+
+def _result_iterator(futures: collections.deque[Future], end_time: float | None,
+                     chunks: Iterator[list[Call]] | None, submit: _ChunkSubmitter
+                     ) -> Iterator[Any]:
+    """Yield the results of chunk futures in order, as Executor.map does: with `chunks`, one
+    more chunk is submitted each time one is consumed (`buffersize`). Nothing here refers to
+    a value once it is yielded. An interrupt (KeyboardInterrupt, SystemExit) terminates the
+    executor's work; any other way out cancels the futures not consumed."""
     try:
         futures.reverse()
         while futures:
-            future = futures.pop()
-            try:
-                if end_time is None:
-                    pairs = future.result()
-                else:
-                    pairs = future.result(end_time - time.monotonic())
-            except BaseException:
-                future.cancel()
-                raise
-            del future
-            for ok, value in pairs:
-                if not ok:
-                    raise value
-                yield value
+            if chunks is not None:
+                chunk = next(chunks, None)
+                if chunk is not None:
+                    futures.appendleft(submit(chunk))
+            pairs = _result_or_cancel(futures.pop(), end_time)
+            pairs.reverse()
+            while pairs:
+                if not pairs[-1][0]:
+                    raise pairs.pop()[1]
+                yield pairs.pop()[1]
+    except BaseException as exc:
+        if not isinstance(exc, (Exception, GeneratorExit)):
+            submit.interrupted(exc)
+        raise
     finally:
         for future in futures:
             future.cancel()
+
+
+def _result_or_cancel(future: Future, end_time: float | None) -> Any:
+    try:
+        try:
+            return future.result(None if end_time is None else end_time - time.monotonic())
+        finally:
+            future.cancel()
+    finally:
+        del future
 
 
 def _worker_source() -> bytes:

@@ -43,7 +43,7 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess by t
     ) from _exc
 
 from . import reusable
-from .config import Settings
+from .config import Settings, nested_task
 from .executor import AzureBatchExecutor
 
 log = logging.getLogger(__name__)
@@ -183,5 +183,13 @@ class AzureBatchBackend(AutoBatchingMixin, ParallelBackendBase):
 
 
 def register_joblib() -> None:
-    """Register the joblib backend "azure_batch". Calling it again is harmless."""
-    register_parallel_backend(BACKEND_NAME, AzureBatchBackend)
+    """Register the joblib backend "azure_batch". Calling it again is harmless.
+
+    Inside a task on a Batch node (``AZURE_BATCH_EXECUTOR_TASK`` set by the worker, and
+    ``AZURE_BATCH_EXECUTOR_ALLOW_NESTED`` not) "azure_batch" is joblib's `SequentialBackend`
+    instead, as the worker registers it: nested calls run one by one on the node, never as
+    a second cloud job. (Its executor settings, if any, are ignored there.)"""
+    if nested_task() is not None:
+        register_parallel_backend(BACKEND_NAME, SequentialBackend)
+    else:
+        register_parallel_backend(BACKEND_NAME, AzureBatchBackend)

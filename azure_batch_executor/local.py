@@ -12,7 +12,10 @@ and by `AzureBatchExecutor` when no Batch account is configured.
   with the directory of the running interpreter first on PATH, so the nodes
   stand in for a worker image built from the client's own environment.
 - `shared_local_stack()` returns one process-wide stack, started on first use
-  and stopped when the interpreter exits.
+  and stopped when the interpreter exits. A child made by ``os.fork()`` uses its
+  parent's stack (it only talks HTTP to it; the emulator's threads stay in the
+  parent) and never stops it: the stack is stopped at exit only by the process
+  that started it.
 
 Imports: the standard library and `emulator` only (the emulator is imported
 lazily so that reading this module never starts anything).
@@ -278,13 +281,28 @@ _shared: LocalStack | None = None
 _shared_lock = threading.Lock()
 
 
+def _new_lock_after_fork() -> None:  # another thread may have held the parent's at the fork
+    global _shared_lock
+    _shared_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
+
+
+def _stop_at_exit(stack: LocalStack, owner: int) -> None:
+    """Stop `stack` at exit in the process that started it; a forked child exiting must not
+    stop its parent's Azurite, or wait for the emulator's HTTP thread (not in the child)."""
+    if os.getpid() == owner:
+        stack.stop()
+
+
 def shared_local_stack() -> LocalStack:
     """The process-wide local stack, started on first use, stopped at exit."""
     global _shared
     with _shared_lock:
         if _shared is None:
             stack = LocalStack().start()
-            atexit.register(stack.stop)
+            atexit.register(_stop_at_exit, stack, os.getpid())
             log.info(
                 "No Azure Batch account configured (BATCH_ACCOUNT_URL is unset): running on the "
                 "local stack (Batch emulator %s + Azurite %s).",

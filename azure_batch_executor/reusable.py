@@ -17,6 +17,13 @@ executor is shut down without waiting (its futures still resolve and its job is
 terminated after them) and a new one is built; the reason goes to this module's
 logger at INFO. One module-level lock makes the check-and-build atomic.
 
+After ``os.fork()`` the child starts with a new lock and no executor (an at-fork hook;
+the parent's poller thread did not come along, so its executor would never resolve a
+future there): its first call builds its own executor, a new job, and logs why. The
+parent's executor is forgotten in the child, never shut down from it (that would
+terminate the parent's job); the child keeps its copy unused, so that nothing of it
+(finalizers, weakref callbacks) runs in the child.
+
 Imports: the standard library, `config` and `executor` (an adapter).
 """
 
@@ -24,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +44,9 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _executor: AzureBatchExecutor | None = None
 _key: _Key | None = None
+_pid = os.getpid()  # the process `_executor` belongs to
+_forked_from = ""  # in a forked child: why its first call builds a new executor
+_inherited: list[AzureBatchExecutor] = []  # a forked child's copies of its parent's executors
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -59,11 +70,13 @@ def get_reusable_executor(
     Same arguments as `AzureBatchExecutor`. Do not shut the returned executor down
     unless you are done with it: the next call would have to build a new one (a new job).
     """
-    global _executor, _key
+    global _executor, _key, _forked_from
     if max_workers is not None and max_workers <= 0:
         raise ValueError("max_workers must be greater than 0")
     key = _Key(max_workers, initializer, tuple(initargs), Settings.resolve(**settings))
     with _lock:
+        if _pid != os.getpid():  # forked without the at-fork hook (a C-level fork())
+            _forget_parent()
         if _executor is not None and _key is not None:
             reason = _why_not_reusable(_executor, _key, key)
             if reason is None:
@@ -73,6 +86,10 @@ def get_reusable_executor(
                      _executor.job_id, reason)
             old, _executor, _key = _executor, None, None
             old.shutdown(wait=False)
+        elif _forked_from:
+            log.info("building a new reusable AzureBatchExecutor in process %d: %s",
+                     _pid, _forked_from)
+            _forked_from = ""
         _executor = AzureBatchExecutor(max_workers, initializer, initargs, **settings)
         _key = key
         return _executor
@@ -93,6 +110,28 @@ def discard(executor: AzureBatchExecutor) -> None:
     with _lock:
         if _executor is executor:
             _executor, _key = None, None
+
+
+def _forget_parent() -> None:
+    """In a child made by os.fork(): forget the parent's executor (not shut down: its job
+    is the parent's) and remember why the next call builds one."""
+    global _executor, _key, _pid, _forked_from
+    parent, _pid = _pid, os.getpid()
+    if _executor is not None:
+        _inherited.append(_executor)
+        _forked_from = (f"this process was forked from process {parent}, whose executor "
+                        f"(job {_executor.job_id}) stays with it")
+    _executor, _key = None, None
+
+
+def _after_fork_in_child() -> None:
+    """A new lock (another thread may have held the parent's at the fork), then forget."""
+    global _lock
+    _lock = threading.Lock()
+    _forget_parent()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _why_not_reusable(executor: AzureBatchExecutor, old: _Key, new: _Key) -> str | None:

@@ -10,6 +10,19 @@ user code are caught (BaseException), pickled with their formatted traceback and
 the worker exits 0, so Batch only retries real crashes. A result or exception that
 cannot be pickled is replaced by a stand-in (type name, message, traceback).
 
+While user code runs, ``AZURE_BATCH_EXECUTOR_TASK`` holds the task id (the client
+package refuses to start a second executor there), and joblib's "azure_batch"
+backend is joblib's sequential one (nested calls run on this node, one by one).
+The tail of the task's stdout.txt and stderr.txt (Batch writes them in the task
+directory, the parent of the working directory) travels back in ``outputs.pickle``
+so that the client can echo it without another request.
+
+Pickles are read by `_Loader` (cloudpickle's format; functions pickled by value from
+one module share one namespace, as an import would: an initializer and the task
+functions see each other's globals) and written by `_Pickler` (cloudpickle, keeping
+code objects' file names for tracebacks, exceptions rebuilt without calling their
+``__init__``); `azure_batch_executor._wire` pickles the same way on the client.
+
 Shapes (plain pickles of builtins; the cloudpickled parts are bytes inside):
     config.pickle  {"format", "python", "cloudpickle", "initializer": bytes | None}
     inputs.pickle  {"format", "shared": file name | None, "call": bytes of (fn | None, calls),
@@ -17,7 +30,8 @@ Shapes (plain pickles of builtins; the cloudpickled parts are bytes inside):
                    (fn is None when a map() function comes as the resource file `shared`;
                    "call" holds persistent ids (sha256) for the large arguments, each a
                    resource file named in "objects")
-    outputs.pickle {"format", "node": {...}, "fatal": None | (stage, *error), "results": [...]}
+    outputs.pickle {"format", "node": {...}, "fatal": None | (stage, *error), "results": [...],
+                    "output": {"stdout"|"stderr": (tail bytes, total size)} (optional)}
     error / result rows: ("ok", bytes) | ("raise", bytes | None, type, message, traceback)
                          | ("badresult", None, type, message, traceback)
 
@@ -25,21 +39,27 @@ Imports: the standard library and cloudpickle only.
 """
 
 import base64
+import copyreg
 import io
 import os
 import pickle
 import platform
 import sys
 import traceback
+import types
 
 import cloudpickle
+import cloudpickle.cloudpickle as _cp
 
 GLOBAL_CONFIG_FILE = "config.pickle"
 WORKER_INPUTS_FILE = "inputs.pickle"
 WORKER_OUTPUTS_FILE = "outputs.pickle"
 INLINE_INPUTS_ENV = "ABX_INPUTS_B64"
 INLINE_CONFIG_ENV = "ABX_CONFIG_B64"
+TASK_ENV = "AZURE_BATCH_EXECUTOR_TASK"
+OUTPUT_TAIL_BYTES = 64 * 1024
 WIRE_FORMAT = 1
+_NEWOBJ = copyreg.__newobj__  # type: ignore[attr-defined]  # cls.__new__(cls, *args)
 
 
 def _versions():
@@ -52,6 +72,94 @@ def _type_name(obj):
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+# ------------------------------------------------------------------------------ pickling
+class _Pickler(cloudpickle.Pickler):
+    """cloudpickle that keeps code objects' file names (tracebacks name the user's files)
+    and rebuilds exceptions without calling ``__init__`` (a custom signature unpickles)."""
+
+    def reducer_override(self, obj):
+        cls = type(obj)
+        if cls is types.CodeType:
+            return _code_reduce(obj)
+        if isinstance(obj, BaseException) and cls.__reduce__ is BaseException.__reduce__:
+            return _NEWOBJ, (cls, *obj.args), obj.__dict__ or None
+        return super().reducer_override(obj)
+
+
+def _code_reduce(obj):
+    rebuild, args = _cp._code_reduce(obj)
+    return rebuild, tuple(obj.co_filename if a == "<dynamic-code>" else a for a in args)
+
+
+def _dumps(obj):
+    buf = io.BytesIO()
+    _Pickler(buf).dump(obj)
+    return buf.getvalue()
+
+
+_namespaces: dict = {}
+
+
+def _make_function(code, globals, name, argdefs, closure):
+    """cloudpickle's, but the first namespace rebuilt for a module is reused by later
+    loads (cloudpickle rebuilds a module's globals per pickle)."""
+    key = globals.get("__name__")
+    if key is not None:
+        globals = _namespaces.setdefault(key, globals)
+    return _cp._make_function(code, globals, name, argdefs, closure)
+
+
+def _function_setstate(obj, state):
+    """cloudpickle's, but a later load only adds the globals its module lacks (what the
+    initializer set is kept, as in a process)."""
+    state, slotstate = state
+    known = obj.__globals__
+    fresh = {k: v for k, v in slotstate["__globals__"].items() if k not in known}
+    return _cp._function_setstate(obj, (state, dict(slotstate, __globals__=fresh)))
+
+
+def _loads(data):
+    return _Loader(io.BytesIO(data)).load()
+
+
+class _Loader(pickle.Unpickler):
+    """Reads cloudpickle's pickles with `_make_function` / `_function_setstate` in place of
+    cloudpickle's own, for these loads only (nothing is patched process-wide, so whatever
+    arrived by value can be pickled again); nested pickles load the same way. Persistent
+    ids name large arguments in resource files (`objects`, each loaded once)."""
+
+    _SWAP = {("cloudpickle.cloudpickle", "_make_function"): _make_function,
+             ("cloudpickle.cloudpickle", "_function_setstate"): _function_setstate,
+             ("_pickle", "loads"): _loads, ("pickle", "loads"): _loads}
+
+    def __init__(self, file, objects=None, loaded=None):
+        super().__init__(file)
+        self.objects = objects
+        self.loaded = {} if loaded is None else loaded
+
+    def find_class(self, module, name):
+        swap = self._SWAP.get((module, name))
+        return swap if swap is not None else super().find_class(module, name)
+
+    def persistent_load(self, pid):
+        if self.objects is None:
+            raise pickle.UnpicklingError(f"unexpected persistent id {pid!r}")
+        if pid not in self.loaded:
+            self.loaded[pid] = _load(self.objects[pid])
+        return self.loaded[pid]
+
+
+def _load(name):
+    with open(name, "rb") as f:
+        return pickle.load(f)
+
+
+def _load_user(name):
+    with open(name, "rb") as f:
+        return _Loader(f).load()
+
+
+# ------------------------------------------------------------------------------ rows
 def _error(exc, skip=0):
     """An error row for `exc`: the pickled exception (or None) and its text; `skip` drops
     the worker's own outermost frames from the traceback."""
@@ -60,7 +168,7 @@ def _error(exc, skip=0):
         tb_obj = tb_obj.tb_next if tb_obj is not None and tb_obj.tb_next else tb_obj
     tb = "".join(traceback.format_exception(type(exc), exc, tb_obj))
     try:
-        payload = cloudpickle.dumps(exc)
+        payload = _dumps(exc)
     except BaseException:
         payload = None
     return ("raise", payload, _type_name(exc), _safe_str(exc), tb)
@@ -75,7 +183,7 @@ def _safe_str(obj):
 
 def _result(value):
     try:
-        return ("ok", cloudpickle.dumps(value))
+        return ("ok", _dumps(value))
     except BaseException as exc:
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         msg = f"result of type {_type_name(value)} could not be pickled: {_safe_str(exc)}"
@@ -91,58 +199,19 @@ def _write_outputs(outcome, wd):
     os.replace(tmp, os.path.join(wd, WORKER_OUTPUTS_FILE))
 
 
-def _share_module_namespaces():
-    """Give functions pickled by value from one module one namespace, as an import would.
-
-    cloudpickle rebuilds a module's globals per pickle, so an initializer (config.pickle) and
-    a task function (inputs.pickle) from the same module would not see each other's globals.
-    Here the first namespace rebuilt for a module name is reused by later loads, and a later
-    load only adds the names it lacks (what the initializer set is kept, as in a process).
-    """
-    import cloudpickle.cloudpickle as cp
-
-    make, setstate = getattr(cp, "_make_function", None), getattr(cp, "_function_setstate", None)
-    if make is None or setstate is None:
-        return
-    namespaces: dict = {}
-
-    def _make_function(code, globals, name, argdefs, closure):
-        key = globals.get("__name__")
-        if key is not None:
-            globals = namespaces.setdefault(key, globals)
-        return make(code, globals, name, argdefs, closure)
-
-    def _function_setstate(obj, state):
-        state, slotstate = state
-        known = obj.__globals__
-        fresh = {k: v for k, v in slotstate["__globals__"].items() if k not in known}
-        return setstate(obj, (state, dict(slotstate, __globals__=fresh)))
-
-    cp._make_function = _make_function
-    cp._function_setstate = _function_setstate
-
-
-def _load(name):
-    with open(name, "rb") as f:
-        return pickle.load(f)
-
-
-def _load_call(spec):
-    """(fn | None, calls) of a spec; large arguments come from their own resource files,
-    named in spec["objects"] by the persistent ids the client's pickler left (each loaded
-    once, so a batch that passes one array to many calls sees one object)."""
-    objects = spec.get("objects")
-    if not objects:
-        return cloudpickle.loads(spec["call"])
-    loaded = {}
-
-    class _Unpickler(pickle.Unpickler):
-        def persistent_load(self, pid):
-            if pid not in loaded:
-                loaded[pid] = _load(objects[pid])
-            return loaded[pid]
-
-    return _Unpickler(io.BytesIO(spec["call"])).load()
+def _output_tails(wd):
+    """The last OUTPUT_TAIL_BYTES of the task's stdout.txt and stderr.txt (written by Batch
+    in the task directory, the parent of `wd`) with their sizes; missing files are left out."""
+    tails = {}
+    for stream in ("stdout", "stderr"):
+        try:
+            with open(os.path.join(wd, os.pardir, stream + ".txt"), "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - OUTPUT_TAIL_BYTES))
+                tails[stream] = (f.read(OUTPUT_TAIL_BYTES), size)
+        except OSError:
+            pass
+    return tails
 
 
 def _write_inline(variable, name):
@@ -154,6 +223,46 @@ def _write_inline(variable, name):
         os.replace(name + ".tmp", name)
 
 
+# ------------------------------------------------------------------------------ nesting
+def _register_sequential(joblib):
+    try:  # joblib imports its _parallel_backends module itself
+        joblib.register_parallel_backend("azure_batch",
+                                         joblib._parallel_backends.SequentialBackend)
+    except Exception:  # noqa: S110 - a joblib without this API: nothing to register
+        pass
+
+
+class _JoblibHook:
+    """A meta-path finder that registers the sequential "azure_batch" backend the moment
+    joblib is imported (without importing joblib into tasks that never use it)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "joblib":
+            return None
+        sys.meta_path.remove(self)
+        import importlib.util
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_and_register(module):
+            exec_module(module)
+            _register_sequential(module)
+
+        spec.loader.exec_module = exec_and_register  # type: ignore[method-assign]
+        return spec
+
+
+def _nest_sequentially():
+    os.environ[TASK_ENV] = os.environ.get("AZ_BATCH_TASK_ID") or "unknown"
+    if "joblib" in sys.modules:
+        _register_sequential(sys.modules["joblib"])
+    else:
+        sys.meta_path.insert(0, _JoblibHook())
+
+
+# ------------------------------------------------------------------------------ the run
 def run():
     _write_inline(INLINE_CONFIG_ENV, GLOBAL_CONFIG_FILE)
     _write_inline(INLINE_INPUTS_ENV, WORKER_INPUTS_FILE)
@@ -170,18 +279,17 @@ def run():
         )
         outcome["fatal"] = ("versions", None, "VersionMismatchError", message, "")
         return outcome
-    _share_module_namespaces()
+    _nest_sequentially()
     stage = "initializer"  # like a process pool: the initializer runs before any task loads
     try:
         if config.get("initializer"):
-            initializer, initargs = cloudpickle.loads(config["initializer"])
+            initializer, initargs = _loads(config["initializer"])
             initializer(*initargs)
         stage = "inputs"
         spec = _load(WORKER_INPUTS_FILE)
-        fn, calls = _load_call(spec)
+        fn, calls = _Loader(io.BytesIO(spec["call"]), spec.get("objects")).load()
         if spec.get("shared"):
-            with open(spec["shared"], "rb") as f:
-                fn = cloudpickle.load(f)
+            fn = _load_user(spec["shared"])
     except BaseException as exc:
         outcome["fatal"] = (stage,) + _error(exc)[1:]
         return outcome
@@ -199,6 +307,7 @@ def main():
     outcome = run()
     sys.stdout.flush()
     sys.stderr.flush()
+    outcome["output"] = _output_tails(wd)
     _write_outputs(outcome, wd)
     return 0
 

@@ -1,6 +1,7 @@
 """Imports inside the package go one way (house rule 3).
 
-leaves (constants, errors, config, layout, _wire, _retry, taskdef)
+leaves (constants, _logs, _output, _tracebacks, errors, config, layout, _pickling,
+_wire, _retry, taskdef)
 <- I/O (storage, batch, local) <- shared state (accounts, _context)
 <- _dispatch <- _poller <- executor <- adapters (reusable, superbatch, images,
 azure_setup) <- joblib_backend <- cli <- __init__. RANKS below is the table.
@@ -21,10 +22,14 @@ PACKAGE = Path(__file__).resolve().parents[2] / "azure_batch_executor"
 # rank: a module may import package modules of strictly lower rank only.
 RANKS = {
     "constants": 0,
+    "_logs": 0,
+    "_output": 0,
+    "_tracebacks": 0,
     "errors": 1,
     "config": 2,
     "layout": 3,
     "_shipping": 3,
+    "_pickling": 3,
     "_wire": 4,
     "_retry": 4,
     "taskdef": 4,
