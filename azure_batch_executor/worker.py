@@ -74,8 +74,9 @@ def _type_name(obj):
 
 # ------------------------------------------------------------------------------ pickling
 class _Pickler(cloudpickle.Pickler):
-    """cloudpickle that keeps code objects' file names (tracebacks name the user's files)
-    and rebuilds exceptions without calling ``__init__`` (a custom signature unpickles)."""
+    """cloudpickle that keeps code objects' file names (tracebacks name the user's files),
+    rebuilds exceptions without calling ``__init__`` (a custom signature unpickles) and
+    sends slotted instances as slot state (`_slot_state`)."""
 
     def reducer_override(self, obj):
         cls = type(obj)
@@ -83,7 +84,33 @@ class _Pickler(cloudpickle.Pickler):
             return _code_reduce(obj)
         if isinstance(obj, BaseException) and cls.__reduce__ is BaseException.__reduce__:
             return _NEWOBJ, (cls, *obj.args), obj.__dict__ or None
+        if "__slots__" in cls.__dict__ and _default_reduce(cls):
+            return _NEWOBJ, (cls,), (None, _slot_state(obj))
         return super().reducer_override(obj)
+
+
+def _default_reduce(cls):
+    return (cls.__reduce_ex__ is object.__reduce_ex__ and cls.__reduce__ is object.__reduce__
+            and getattr(cls, "__getstate__", None) is getattr(object, "__getstate__", None)
+            and not hasattr(cls, "__getnewargs_ex__") and not hasattr(cls, "__getnewargs__"))
+
+
+def _slot_state(obj):
+    """Every attribute of a slotted instance, set one by one when loaded (the class rebuilt
+    by value has a __dict__ where the client's has slots)."""
+    state = dict(getattr(obj, "__dict__", None) or {})
+    for klass in type(obj).__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name in ("__dict__", "__weakref__"):
+                continue
+            if name.startswith("__") and not name.endswith("__"):
+                name = f"_{klass.__name__.lstrip('_')}{name}"
+            try:
+                state[name] = getattr(obj, name)
+            except AttributeError:
+                pass
+    return state
 
 
 def _code_reduce(obj):
