@@ -11,11 +11,20 @@ Imports: the standard library.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import NamedTuple, TextIO
 
 _lock = threading.Lock()  # one task's lines are never interleaved with another's
+
+
+def _new_lock_after_fork() -> None:  # the parent's poller may have held it at the fork
+    global _lock
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 class TaskOutput(NamedTuple):
