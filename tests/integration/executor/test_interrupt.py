@@ -68,7 +68,7 @@ def run_and_interrupt(stack: Any, tmp_path: Path, how: str) -> tuple[str, str, i
     return job_id, err, proc.returncode
 
 
-@pytest.mark.parametrize("how", ["submit", "map"])
+@pytest.mark.parametrize("how", ["submit", "map", "bare"])
 def test_sigint_terminates_the_job_and_its_running_tasks(local_stack, batch_client, tmp_path,
                                                          how: str) -> None:
     job_id, err, code = run_and_interrupt(local_stack, tmp_path, how)
