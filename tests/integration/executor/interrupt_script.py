@@ -2,8 +2,9 @@
 
 Usage: interrupt_script.py FIFO [submit|map|bare]. Each task writes a line to the FIFO when
 it starts; once four lines came, the script prints READY and waits for its results inside
-``with`` (iterating ``map()`` with "map"; outside any ``with`` with "bare"). The Batch account is the test's local stack, given
-in the environment, so the test can look at the job after this process is gone.
+``with`` (iterating ``map()`` with "map"; outside any ``with`` with "bare"). The Batch
+account is the test's local stack, given in the environment, so the test can look at the
+job after this process is gone.
 """
 
 import sys

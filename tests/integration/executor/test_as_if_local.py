@@ -155,3 +155,23 @@ def test_cancelling_100000_pending_futures_from_threads_while_dispatching(
     assert sum(f.cancelled() for f in pending) > 90_000  # most never reached Batch
     for future in ran:  # taken before their cancel: a result, or ended by terminate()
         assert future.exception() is None or "terminated" in str(future.exception())
+
+
+# ------------------------------------------------------------------ bad input
+def test_an_open_socket_fails_its_own_future_naming_it(make_batch_executor) -> None:
+    import socket
+
+    from azure_batch_executor import TaskPicklingError
+
+    ex = make_batch_executor(max_workers=2)
+    with socket.socket() as sock:
+        failed = ex.submit(square, sock)
+        with pytest.raises(TaskPicklingError,
+                           match=r"positional argument 0 of submit\(square.*socket"):
+            failed.result(timeout=TIMEOUT)
+        results = ex.map(square, [2, sock, 3])
+        assert next(results) == 4
+        with pytest.raises(TaskPicklingError, match="socket"):
+            next(results)
+    assert ex.submit(square, 5).result(timeout=TIMEOUT) == 25
+    assert ex.broken is None
