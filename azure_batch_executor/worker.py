@@ -19,9 +19,9 @@ so that the client can echo it without another request.
 
 Pickles are read by `_Loader` (cloudpickle's format; functions pickled by value from
 one module share one namespace, as an import would: an initializer and the task
-functions see each other's globals) and written by `_Pickler` (cloudpickle, keeping
+functions see each other's globals) and written by `Pickler` (cloudpickle, keeping
 code objects' file names for tracebacks, exceptions rebuilt without calling their
-``__init__``); `azure_batch_executor._wire` pickles the same way on the client.
+``__init__``, slotted instances as slot state); the client imports `Pickler` from here.
 
 Shapes (plain pickles of builtins; the cloudpickled parts are bytes inside):
     config.pickle  {"format", "python", "cloudpickle", "initializer": bytes | None}
@@ -73,19 +73,20 @@ def _type_name(obj):
 
 
 # ------------------------------------------------------------------------------ pickling
-class _Pickler(cloudpickle.Pickler):
+class Pickler(cloudpickle.Pickler):
     """cloudpickle that keeps code objects' file names (tracebacks name the user's files),
     rebuilds exceptions without calling ``__init__`` (a custom signature unpickles) and
-    sends slotted instances as slot state (`_slot_state`)."""
+    sends slotted instances as slot state (`slot_state`). The client pickles with it
+    too (``azure_batch_executor._pickling``)."""
 
     def reducer_override(self, obj):
         cls = type(obj)
         if cls is types.CodeType:
-            return _code_reduce(obj)
+            return code_reduce(obj)
         if isinstance(obj, BaseException) and cls.__reduce__ is BaseException.__reduce__:
             return _NEWOBJ, (cls, *obj.args), obj.__dict__ or None
         if "__slots__" in cls.__dict__ and _default_reduce(cls):
-            return _NEWOBJ, (cls,), (None, _slot_state(obj))
+            return _NEWOBJ, (cls,), (None, slot_state(obj))
         return super().reducer_override(obj)
 
 
@@ -95,9 +96,10 @@ def _default_reduce(cls):
             and not hasattr(cls, "__getnewargs_ex__") and not hasattr(cls, "__getnewargs__"))
 
 
-def _slot_state(obj):
-    """Every attribute of a slotted instance, set one by one when loaded (the class rebuilt
-    by value has a __dict__ where the client's has slots)."""
+def slot_state(obj):
+    """Every attribute of a slotted instance, slots and ``__dict__`` alike, set again one by
+    one when loaded: a class rebuilt by value (cloudpickle) has a ``__dict__`` where the
+    original has slots, so the default state of one does not load into the other."""
     state = dict(getattr(obj, "__dict__", None) or {})
     for klass in type(obj).__mro__:
         slots = klass.__dict__.get("__slots__", ())
@@ -113,14 +115,16 @@ def _slot_state(obj):
     return state
 
 
-def _code_reduce(obj):
+def code_reduce(obj):
+    """cloudpickle's reduction of a code object, with its real ``co_filename``."""
     rebuild, args = _cp._code_reduce(obj)
     return rebuild, tuple(obj.co_filename if a == "<dynamic-code>" else a for a in args)
 
 
-def _dumps(obj):
+def dumps(obj):
+    """`obj` pickled by `Pickler` (what ``cloudpickle.dumps`` would give, but for the above)."""
     buf = io.BytesIO()
-    _Pickler(buf).dump(obj)
+    Pickler(buf).dump(obj)
     return buf.getvalue()
 
 
@@ -195,7 +199,7 @@ def _error(exc, skip=0):
         tb_obj = tb_obj.tb_next if tb_obj is not None and tb_obj.tb_next else tb_obj
     tb = "".join(traceback.format_exception(type(exc), exc, tb_obj))
     try:
-        payload = _dumps(exc)
+        payload = dumps(exc)
     except BaseException:
         payload = None
     return ("raise", payload, _type_name(exc), _safe_str(exc), tb)
@@ -210,7 +214,7 @@ def _safe_str(obj):
 
 def _result(value):
     try:
-        return ("ok", _dumps(value))
+        return ("ok", dumps(value))
     except BaseException as exc:
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         msg = f"result of type {_type_name(value)} could not be pickled: {_safe_str(exc)}"

@@ -22,6 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "azure_batch_executor"
 # rank: a module may import package modules of strictly lower rank only.
 RANKS = {
     "constants": 0,
+    "worker": 0,  # runs on the node; its own test below keeps it on stdlib + cloudpickle
     "_logs": 0,
     "_output": 0,
     "_tracebacks": 0,
