@@ -1,5 +1,6 @@
-# Two commands: `make demo` and `make test`. Both build .venv and node_modules
-# from pyproject.toml / package-lock.json (idempotent: stamps skip work that is done).
+# Two commands: `make demo` and `make test`. Both build .venv and node_modules from
+# pyproject.toml / package-lock.json (idempotent: stamps skip work that is done).
+# `lint` is ruff plus the layer contracts (lint-imports, configured in pyproject.toml).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -29,6 +30,7 @@ demo: setup
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy azure_batch_executor

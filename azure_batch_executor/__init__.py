@@ -8,12 +8,12 @@
 Role: the public names. Importing the package sets the ``azure`` logger to WARNING
 unless its level is already set (`_logs.quiet_azure_loggers`: no Azure SDK HTTP dumps
 under ``logging.basicConfig(level=logging.INFO)``; docs/logging.md).
-Imports: `_logs`, `executor`, `errors`, and `joblib_backend` lazily.
 """
 
 from __future__ import annotations
 
-from . import _logs
+from .engine import logs as _logs
+from .engine.executor import AzureBatchExecutor
 from .errors import (
     AzureBatchExecutorError,
     BrokenBatchExecutor,
@@ -29,7 +29,6 @@ from .errors import (
     TaskTerminatedError,
     VersionMismatchError,
 )
-from .executor import AzureBatchExecutor
 
 _logs.quiet_azure_loggers()
 

@@ -5,8 +5,6 @@ argument, else the environment (the seed's variable names), else a default.
 With no Batch account configured at all the settings say ``local=True`` and the
 executor fills in the local stack. Half a configuration is a `ConfigurationError`
 naming the variable or argument to set. Secrets never appear in a repr.
-
-Imports: the standard library, `constants` and `errors` (a leaf).
 """
 
 from __future__ import annotations
@@ -304,3 +302,10 @@ def mask_secrets(text: str, settings: Settings | None = None) -> str:
             if value:
                 text = text.replace(value, _MASK)
     return text
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of `exc`'s message (its type name when it has none), secrets masked:
+    what a log line or a wrapped error says of a service error."""
+    text = str(exc)
+    return mask_secrets(text.splitlines()[0] if text else type(exc).__name__)

@@ -3,9 +3,6 @@
 Role: every name that both sides of the wire (the client and `worker.py` on the
 node) or the seed's SuperBatch walkthrough rely on, plus the defaults that
 `config.py` falls back to. Nothing here does anything.
-
-Imports: nothing (a leaf). `worker.py` keeps its own copy of the names it needs
-because it is shipped to the node alone; a unit test checks the two agree.
 """
 
 from __future__ import annotations

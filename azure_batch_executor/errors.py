@@ -22,8 +22,6 @@ stdlib ones so existing ``except`` clauses keep working::
         └── RemoteError                 stand-in for a remote result/exception that can't travel
 
     RemoteTraceback                     the remote traceback, chained as ``__cause__``
-
-Imports: the standard library only (a leaf).
 """
 
 from __future__ import annotations

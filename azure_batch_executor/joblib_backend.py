@@ -16,9 +16,6 @@ given to `parallel_config` are the executor's arguments (`max_workers`, `initial
 their own type with the remote traceback chained (the executor does that). Nested
 `Parallel` calls inside a task run sequentially on the node. Auto-batching aims for
 batches that last long enough to hide what a Batch task costs (measured below).
-
-Imports: the standard library, joblib (the extra ``azure-batch-executor[joblib]``),
-`config`, `executor` and `reusable` (an adapter).
 """
 
 from __future__ import annotations
@@ -44,7 +41,7 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess by t
 
 from . import reusable
 from .config import Settings, nested_task
-from .executor import AzureBatchExecutor
+from .engine.executor import AzureBatchExecutor
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,6 @@ future there): its first call builds its own executor, a new job, and logs why. 
 parent's executor is forgotten in the child, never shut down from it (that would
 terminate the parent's job); the child keeps its copy unused, so that nothing of it
 (finalizers, weakref callbacks) runs in the child.
-
-Imports: the standard library, `config` and `executor` (an adapter).
 """
 
 from __future__ import annotations
@@ -37,7 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .config import Settings
-from .executor import AzureBatchExecutor
+from .engine.executor import AzureBatchExecutor
 
 log = logging.getLogger(__name__)
 

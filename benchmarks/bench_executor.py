@@ -43,14 +43,14 @@ from azure.core.credentials import AzureNamedKeyCredential  # noqa: E402
 
 from azure_batch_executor import AzureBatchExecutor  # noqa: E402
 from azure_batch_executor import constants as C  # noqa: E402
-from azure_batch_executor._retry import RequestStats, RetryPolicy  # noqa: E402
-from azure_batch_executor._wire import encode_call  # noqa: E402
-from azure_batch_executor.batch import BatchService  # noqa: E402
+from azure_batch_executor.cloud.batch import BatchService  # noqa: E402
+from azure_batch_executor.cloud.retry import RequestStats, RetryPolicy  # noqa: E402
+from azure_batch_executor.cloud.storage import BlobStore  # noqa: E402
+from azure_batch_executor.cloud.taskdef import TaskFactory  # noqa: E402
 from azure_batch_executor.config import Settings  # noqa: E402
-from azure_batch_executor.layout import JobLayout, new_job_id  # noqa: E402
 from azure_batch_executor.local import Azurite  # noqa: E402
-from azure_batch_executor.storage import BlobStore  # noqa: E402
-from azure_batch_executor.taskdef import TaskFactory  # noqa: E402
+from azure_batch_executor.wire.codec import encode_call  # noqa: E402
+from azure_batch_executor.wire.layout import JobLayout, new_job_id  # noqa: E402
 
 N_P1 = 10_000
 N_SEED_SAMPLE = 200

@@ -151,7 +151,7 @@ def row_wall_clock_timeout(c: Ctx) -> Future:
 
 
 def row_version_mismatch(c: Ctx) -> Future:
-    from azure_batch_executor import _wire
+    from azure_batch_executor.wire import codec as _wire
 
     real = _wire.client_versions
     c.monkeypatch.setattr(_wire, "client_versions",

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import pytest
 from azure.core.exceptions import ServiceResponseError
 
-from azure_batch_executor import storage
-from azure_batch_executor._retry import RequestStats, RetryPolicy
-from azure_batch_executor.accounts import connect, with_local_stack
-from azure_batch_executor.batch import BatchService, lower
+from azure_batch_executor.cloud import storage as storage
+from azure_batch_executor.cloud.batch import BatchService, lower
+from azure_batch_executor.cloud.retry import RequestStats, RetryPolicy
+from azure_batch_executor.cloud.storage import BlobStore
 from azure_batch_executor.config import Settings
-from azure_batch_executor.storage import BlobStore
+from azure_batch_executor.engine.accounts import connect, with_local_stack
 
 REGISTRY = {"registryServer": "reg.azurecr.io", "username": "reg", "password": "pw"}
 

@@ -67,7 +67,7 @@ def test_basic_config_info_shows_the_package_lines_without_http_dumps(tmp_path: 
     out, err = _run(tmp_path, "logging.basicConfig(level=logging.INFO)")
     assert out == RESULTS
     announced = [line for line in err
-                 if line.startswith("INFO:azure_batch_executor.executor:")]
+                 if line.startswith("INFO:azure_batch_executor.engine.executor:")]
     assert len(announced) == 1, err
     assert ANNOUNCED.fullmatch(announced[0].split(":", 2)[2]), announced
     assert not [line for line in err if HTTP_DUMP.search(line) or ":azure." in line], err

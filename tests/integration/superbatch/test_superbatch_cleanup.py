@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from azure_batch_executor._retry import RequestStats, RetryPolicy
-from azure_batch_executor.accounts import connect
-from azure_batch_executor.batch import lower
+from azure_batch_executor.cloud.batch import lower
+from azure_batch_executor.cloud.retry import RequestStats, RetryPolicy
+from azure_batch_executor.engine.accounts import connect
 
 COPY = "open('out.txt', 'w').write(open('in.txt').read().upper())"
 

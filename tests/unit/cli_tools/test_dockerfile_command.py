@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from azure_batch_executor import images
+from azure_batch_executor.cli import dockerfile as images
 
 CLIENT = f"{sys.version_info.major}.{sys.version_info.minor}"
 PIN = f"cloudpickle=={importlib.metadata.version('cloudpickle')}"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from azure_batch_executor import azure_setup
-from azure_batch_executor.azure_setup import AzureSetupError
+from azure_batch_executor.cli import env as azure_setup
+from azure_batch_executor.cli.env import AzureSetupError
 
 RG = "abx-rg"
 BATCH_KEY = "QkFUQ0hLRVktc2VjcmV0LTAwMDE+Lw=="

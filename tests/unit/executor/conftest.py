@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import pytest
 from executor_fakes import FAKE_SETTINGS, FakeBatchClient, FakeStore
 
-from azure_batch_executor import executor as executor_module
-from azure_batch_executor._retry import RetryPolicy
-from azure_batch_executor.batch import BatchService
+from azure_batch_executor.cloud.batch import BatchService
+from azure_batch_executor.cloud.retry import RetryPolicy
 from azure_batch_executor.config import ENV_NAMES
+from azure_batch_executor.engine import executor as executor_module
 
 
 @pytest.fixture(autouse=True)

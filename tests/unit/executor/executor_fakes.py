@@ -29,8 +29,8 @@ from typing import Any
 from azure.batch import models
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
-from azure_batch_executor._retry import RequestStats
-from azure_batch_executor.storage import BlobStore
+from azure_batch_executor.cloud.retry import RequestStats
+from azure_batch_executor.cloud.storage import BlobStore
 
 BATCH_KEY = base64.b64encode(b"batch-secret-key-for-tests").decode()
 STORAGE_KEY = base64.b64encode(b"storage-secret-key-for-tests").decode()
@@ -324,7 +324,7 @@ class FakeBatchClient:
 
         import cloudpickle
 
-        from azure_batch_executor import worker
+        from azure_batch_executor.wire import worker as worker
 
         env = {e["name"]: e["value"] for e in body.get("environmentSettings", [])}
         spec = pickle.loads(base64.b64decode(env["ABX_INPUTS_B64"]))

@@ -8,8 +8,8 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
 from executor_fakes import FAKE_SETTINGS, FakeBatchClient, FakeStore, http_error
 
-from azure_batch_executor._retry import RequestStats, RetryPolicy
-from azure_batch_executor.batch import BatchService
+from azure_batch_executor.cloud.batch import BatchService
+from azure_batch_executor.cloud.retry import RequestStats, RetryPolicy
 from azure_batch_executor.config import Settings
 from azure_batch_executor.errors import ConfigurationError
 

@@ -15,7 +15,7 @@ from azure.core.exceptions import HttpResponseError
 from executor_fakes import BATCH_KEY, STORAGE_KEY, FakeStore, http_error
 
 from azure_batch_executor import BrokenBatchExecutor, TaskFailedError, TaskRejectedError
-from azure_batch_executor._wire import WorkItem
+from azure_batch_executor.wire.codec import WorkItem
 
 TIMEOUT = 30.0
 

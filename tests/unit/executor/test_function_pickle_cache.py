@@ -8,7 +8,7 @@ import cloudpickle
 import numpy as np
 from test_worker import run_worker  # rootdir-relative, like the other test modules
 
-from azure_batch_executor import _wire
+from azure_batch_executor.wire import codec as _wire
 
 STATE = "unset"
 SCALE = 2

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from azure_batch_executor._logs import announce, quiet_azure_loggers, where_it_runs
+from azure_batch_executor.engine.logs import announce, quiet_azure_loggers, where_it_runs
 
 
 class ListHandler(logging.Handler):

@@ -15,8 +15,8 @@ import pytest
 
 from azure_batch_executor import ForkedExecutorError, NestedExecutorError
 from azure_batch_executor import constants as C
-from azure_batch_executor import executor as executor_module
 from azure_batch_executor.config import nested_task
+from azure_batch_executor.engine import executor as executor_module
 
 
 def square(x: int) -> int:
@@ -108,7 +108,9 @@ def test_forked_error_pickles_with_its_attributes() -> None:
 
 FORK_WITH_LOCKS_HELD = """
 import os, sys
-from azure_batch_executor import _output, _shipping, local, reusable
+from azure_batch_executor.engine import output as _output
+from azure_batch_executor.wire import shipping as _shipping
+from azure_batch_executor import local, reusable
 
 def locks():
     return [_output._lock, _shipping._ship_lock, local._shared_lock, reusable._lock]

@@ -10,9 +10,9 @@ import types
 import cloudpickle
 import pytest
 
-from azure_batch_executor._output import _prefixed, echo
-from azure_batch_executor._pickling import dumps, slot_state
-from azure_batch_executor._tracebacks import with_source_lines
+from azure_batch_executor.engine.output import _prefixed, echo
+from azure_batch_executor.wire.pickling import dumps, slot_state
+from azure_batch_executor.wire.tracebacks import with_source_lines
 
 CELL = "<ipython-input-3-feedbeef>"
 SOURCE = "def f():\n    x = 1\n    raise ValueError(x)\n"

@@ -8,10 +8,10 @@ import sys
 
 import numpy as np
 
-from azure_batch_executor import _wire
 from azure_batch_executor import constants as C
-from azure_batch_executor import worker as worker_module
-from azure_batch_executor.layout import JobLayout
+from azure_batch_executor.wire import codec as _wire
+from azure_batch_executor.wire import worker as worker_module
+from azure_batch_executor.wire.layout import JobLayout
 
 
 def total(a, b, scale=1):

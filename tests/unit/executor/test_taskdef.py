@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from azure_batch_executor import constants as C
+from azure_batch_executor.cloud.taskdef import TaskFactory, group_collections
 from azure_batch_executor.config import Settings
-from azure_batch_executor.layout import JobLayout
-from azure_batch_executor.taskdef import TaskFactory, group_collections
+from azure_batch_executor.wire.layout import JobLayout
 
 URL = "https://acct.blob.core.windows.net/c?sp=cw&sig=x"
 REGISTRY = {"registryServer": "reg.azurecr.io", "username": "reg", "password": "pw"}

@@ -13,9 +13,9 @@ from pathlib import Path
 import cloudpickle
 import pytest
 
-from azure_batch_executor import _wire
 from azure_batch_executor import constants as C
-from azure_batch_executor import worker as worker_module
+from azure_batch_executor.wire import codec as _wire
+from azure_batch_executor.wire import worker as worker_module
 
 WORKER = Path(worker_module.__file__)
 

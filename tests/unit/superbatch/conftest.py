@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from azure_batch_executor import superbatch
-from azure_batch_executor.batch import AddResult, CompletedTask
+from azure_batch_executor.cloud.batch import AddResult, CompletedTask
 from azure_batch_executor.config import ENV_NAMES
 
 BATCH_KEY = base64.b64encode(b"batch-secret-key-for-tests").decode()

@@ -35,7 +35,7 @@ Shapes (plain pickles of builtins; the cloudpickled parts are bytes inside):
     error / result rows: ("ok", bytes) | ("raise", bytes | None, type, message, traceback)
                          | ("badresult", None, type, message, traceback)
 
-Imports: the standard library and cloudpickle only.
+It runs on the node: the standard library and cloudpickle only (tests/unit/test_layer_contracts.py).
 """
 
 import base64

@@ -23,9 +23,6 @@ every pending future with `BrokenBatchExecutor` (cause chained). When the execut
 is shut down (or garbage collected) and nothing is left in flight, the thread
 terminates the job (and deletes the pool if asked) and exits. After `terminate()` it
 does not wait for the tasks: `terminate_all` ends the job and resolves every future.
-
-Imports: the standard library, and `constants`, `errors`, `config`, `_wire`,
-`batch`, `_context`, `_dispatch` (never `executor`).
 """
 
 from __future__ import annotations
@@ -38,20 +35,20 @@ import weakref
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from . import constants as C
-from ._context import JobContext
-from ._dispatch import Dispatcher
-from ._output import echo
-from ._wire import WorkItem, broken, decode_outcome, fail, notify_cancelled, settle
-from .batch import CompletedTask, CompletionFeed, JobGone, error_code, is_gone
-from .config import mask_secrets
-from .errors import BrokenBatchExecutor, TaskFailedError, TaskTerminatedError
+from .. import constants as C
+from ..cloud.batch import CompletedTask, CompletionFeed, JobGone
+from ..cloud.codes import ENDED_CODES, error_code, is_gone, is_service_error
+from ..config import first_line, mask_secrets
+from ..errors import BrokenBatchExecutor, TaskFailedError, TaskTerminatedError
+from ..wire.codec import WorkItem, broken, decode_outcome, fail, notify_cancelled, settle
+from .dispatch import Dispatcher
+from .output import echo
+from .state import JobContext
 
 log = logging.getLogger(__name__)
 
 MAX_POLL_FAILURES = 8  # consecutive failed ticks before the executor counts as broken
 
-_ENDED = frozenset({"jobcompleted", "jobbeingterminated", "jobnotfound", "jobbeingdeleted"})
 _global_shutdown = False
 _contexts: weakref.WeakSet[JobContext] = weakref.WeakSet()
 
@@ -177,7 +174,7 @@ class Poller(threading.Thread):
             raise exc
         self.failures += 1
         log.warning("poll of job %s failed (%d in a row): %s", self.ctx.layout.job_id,
-                    self.failures, _first_line(exc))
+                    self.failures, first_line(exc))
         if self.failures >= MAX_POLL_FAILURES:
             raise exc
         self.feed.flowing = False
@@ -250,7 +247,7 @@ class Poller(threading.Thread):
                 ctx.batch.delete_pool()
                 log.info("deleting pool %s (delete_pool_when_done=True)", ctx.settings.pool_id)
         except Exception as exc:
-            log.warning("could not end job %s: %s", ctx.layout.job_id, _first_line(exc))
+            log.warning("could not end job %s: %s", ctx.layout.job_id, first_line(exc))
         self.close_clients()
 
     def terminate_all(self) -> None:
@@ -274,14 +271,14 @@ class Poller(threading.Thread):
         ends = [self.io.submit(ctx.batch.terminate_task, job_id, item.task_id)
                 for item in items]  # queued tasks too: a job's end kills only running ones
         for error in [end.exception() for end in ends]:
-            if error is not None and error_code(error) not in _ENDED:
+            if error is not None and error_code(error) not in ENDED_CODES:
                 log.warning("could not terminate a task of job %s: %s", job_id,
-                            _first_line(error))
+                            first_line(error))
         try:
             ctx.batch.terminate_job(job_id, "ExecutorTerminated")
         except Exception as exc:
-            if error_code(exc) not in _ENDED:
-                log.warning("could not terminate job %s: %s", job_id, _first_line(exc))
+            if error_code(exc) not in ENDED_CODES:
+                log.warning("could not terminate job %s: %s", job_id, first_line(exc))
         for item in queued + items:
             if item.future.cancel():
                 notify_cancelled(item.future)
@@ -293,7 +290,7 @@ class Poller(threading.Thread):
                 ctx.batch.delete_pool()
             except Exception as exc:
                 log.warning("could not delete pool %s: %s", ctx.settings.pool_id,
-                            _first_line(exc))
+                            first_line(exc))
         self.close_clients()
 
     def close_clients(self) -> None:
@@ -325,20 +322,15 @@ class Poller(threading.Thread):
         self.close_clients()
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc)
-    return mask_secrets(text.splitlines()[0] if text else type(exc).__name__)
-
-
 def _reason(cause: BaseException) -> str:
     """What broke the executor, as it happened: the service's answer, or our own failure."""
     if isinstance(cause, BrokenBatchExecutor):
         return str(cause)
     if is_gone(cause):
         return ("the Batch job or pool is gone or the credentials were revoked: "
-                f"{type(cause).__name__}: {_first_line(cause)}")
-    if error_code(cause) or getattr(cause, "status_code", None):
+                f"{type(cause).__name__}: {first_line(cause)}")
+    if is_service_error(cause):
         return (f"the Batch or Storage service kept failing: {type(cause).__name__}: "
-                f"{_first_line(cause)}")
+                f"{first_line(cause)}")
     return ("an internal error of azure-batch-executor (please report it with this text): "
-            f"{type(cause).__name__}: {_first_line(cause)}")
+            f"{type(cause).__name__}: {first_line(cause)}")

@@ -7,9 +7,6 @@ container-scoped SAS tokens with least permissions: read for resource files,
 create+write for output files, valid longer than the job's wall-clock limit.
 Account-key SAS when a key or connection string is given, user delegation SAS
 with Entra ID. Every request goes through `_retry.RetryPolicy` and is counted.
-
-Imports: the standard library, azure.storage.blob, azure.identity, azure.core,
-and the leaves `constants`, `errors`, `config`, `_retry`.
 """
 
 from __future__ import annotations
@@ -31,10 +28,10 @@ from azure.storage.blob import (
     generate_container_sas,
 )
 
-from . import constants as C
-from ._retry import RequestStats, RetryPolicy, http_transport, naming_credentials
-from .config import Settings
-from .errors import ConfigurationError
+from .. import constants as C
+from ..config import Settings
+from ..errors import ConfigurationError
+from .retry import RequestStats, RetryPolicy, http_transport, naming_credentials
 
 log = logging.getLogger(__name__)
 

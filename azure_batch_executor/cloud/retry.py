@@ -8,8 +8,6 @@ The SDK clients are built with their own retries off, so these counts are the
 requests. `http_transport` gives each client a connection pool as wide as the
 executor's I/O thread pool. `naming_credentials` turns a refused credential into the
 caller's error naming what to set.
-
-Imports: the standard library, tenacity and azure.core (an I/O helper).
 """
 
 from __future__ import annotations
@@ -24,15 +22,13 @@ from typing import Any, TypeVar
 import requests
 import tenacity
 from azure.core.exceptions import (
-    ClientAuthenticationError,
     HttpResponseError,
-    ServiceRequestError,
-    ServiceResponseError,
 )
 from azure.core.pipeline.transport import RequestsTransport
 
+from .codes import is_transient, refused_credentials
+
 T = TypeVar("T")
-TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 class RequestStats:
@@ -64,12 +60,6 @@ def http_transport(pool_size: int) -> RequestsTransport:
     return RequestsTransport(session=session, session_owner=True)
 
 
-def refused_credentials(exc: BaseException) -> bool:
-    """True when a Batch or Blob reply refused the credentials (401/403)."""
-    return isinstance(exc, ClientAuthenticationError) or (
-        isinstance(exc, HttpResponseError) and exc.status_code in (401, 403))
-
-
 @contextmanager
 def naming_credentials(error: Callable[[HttpResponseError], Exception]) -> Iterator[None]:
     """Raise `error(exc)` (an error naming the variables to fix) instead of a reply that
@@ -80,14 +70,6 @@ def naming_credentials(error: Callable[[HttpResponseError], Exception]) -> Itera
         if refused_credentials(exc):
             raise error(exc) from None
         raise
-
-
-def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, (ServiceRequestError, ServiceResponseError, ConnectionError)):
-        return True
-    if isinstance(exc, HttpResponseError):
-        return exc.status_code in TRANSIENT_STATUS
-    return False
 
 
 def retry_after(exc: BaseException | None) -> float | None:

@@ -17,8 +17,6 @@ Code defined in the user's own modules (not under the stdlib or site-packages,
 including ``__main__`` and test files) is pickled by value (`_shipping`, re-exported
 here as `ship_user_modules` and `is_user_module`).
 The shapes are documented in `worker.py`, which must agree with this module.
-
-Imports: the standard library, cloudpickle, `constants`, `errors` and `_shipping`.
 """
 
 from __future__ import annotations
@@ -37,18 +35,18 @@ from typing import Any
 
 import cloudpickle
 
-from . import constants as C
-from ._pickling import Pickler, dumps
-from ._shipping import is_user_module as is_user_module  # re-exported
-from ._shipping import ship_user_modules as ship_user_modules  # re-exported
-from ._tracebacks import with_source_lines
-from .errors import (
+from .. import constants as C
+from ..errors import (
     BrokenBatchExecutor,
     RemoteError,
     RemoteTraceback,
     TaskPicklingError,
     VersionMismatchError,
 )
+from .pickling import Pickler, dumps
+from .shipping import is_user_module as is_user_module  # re-exported
+from .shipping import ship_user_modules as ship_user_modules  # re-exported
+from .tracebacks import with_source_lines
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
 Row = tuple[Any, ...]

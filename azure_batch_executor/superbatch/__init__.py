@@ -28,10 +28,6 @@ executor uses too, so there is one implementation of every Blob and Batch call:
   `delete_pool` as the DELETE_*_WHEN_DONE arguments ask.
 - blob names -> `layout.JobLayout(JOB_ID)`: the seed's file names under the job's
   prefix ``<JOB_ID>/``, so a rerun never reads a previous run's outputs.
-
-Imports: the standard library and the executor's layers below it (`errors`,
-`config`, `layout`, `_retry`, `taskdef`, `accounts`, `_superbatch_collect`; `batch`
-and `storage` through them); never `executor`, `joblib_backend` or `cli`.
 """
 
 from __future__ import annotations
@@ -45,21 +41,20 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-
-from ._retry import RequestStats, RetryPolicy
-from ._superbatch_collect import Collector, OutputFile
-from .accounts import connect as _connect  # unit tests replace superbatch._connect
-from .accounts import with_local_stack
-from .config import ENV_NAMES, Settings, mask_secrets
-from .errors import (
+from ..cloud.codes import AlreadyExists, NotFound
+from ..cloud.retry import RequestStats, RetryPolicy
+from ..cloud.taskdef import TaskFactory, group_collections
+from ..config import ENV_NAMES, Settings, first_line, mask_secrets
+from ..engine.accounts import connect as _connect  # unit tests replace superbatch._connect
+from ..engine.accounts import with_local_stack
+from ..errors import (
     ConfigurationError,
     TaskFailedError,
     TaskRejectedError,
     TasksFailedError,
 )
-from .layout import JobLayout
-from .taskdef import TaskFactory, group_collections
+from ..wire.layout import JobLayout
+from .collect import Collector, OutputFile
 
 __all__ = ["OutputFile", "ResourceFile", "TasksFailedError", "client"]
 
@@ -273,7 +268,7 @@ class client:
             self._ensure_pool()
             try:
                 self._batch.create_job(self.job_id)
-            except ResourceExistsError:
+            except AlreadyExists:
                 raise ConfigurationError(
                     f"the job {self.job_id} already exists in the Batch account: pass a new "
                     "JOB_ID (the walkthrough appends a timestamp: NAME + _TIMESTAMP)"
@@ -344,7 +339,7 @@ class client:
                 try:
                     self._batch.delete_pool()
                     log.info("deleting pool %s (DELETE_POOL_WHEN_DONE)", self.settings.pool_id)
-                except ResourceNotFoundError:
+                except NotFound:
                     pass
         finally:
             self._batch.close()
@@ -356,7 +351,7 @@ class client:
             fn(arg)
         except Exception as exc:  # cleanup must not hide the real outcome
             log.warning("could not %s: %s", what,
-                        mask_secrets(str(exc).splitlines()[0] if str(exc) else ""))
+                        first_line(exc))
 
     def _resource_blob(self, path: Path) -> str:
         """The blob for a local file: ``<JOB_ID>/<file name>``, numbered when two different

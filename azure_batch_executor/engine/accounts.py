@@ -5,22 +5,19 @@ resolved: complete them with the local stack when no Azure account is configured
 (`with_local_stack`), and build the Blob and Batch clients (`connect`, no request
 yet). Each caller binds `connect` to its own module-level name ``_connect``, which
 its unit tests replace with fakes.
-
-Imports: `config`, `_retry`, `storage`, `batch`; `local` only when no account is
-configured (it starts the stack).
 """
 
 from __future__ import annotations
 
-from ._retry import RequestStats, RetryPolicy
-from .batch import BatchService
-from .config import Settings
-from .storage import BlobStore
+from ..cloud.batch import BatchService
+from ..cloud.retry import RequestStats, RetryPolicy
+from ..cloud.storage import BlobStore
+from ..config import Settings
 
 
 def with_local_stack(settings: Settings) -> Settings:
     """`settings` completed by the process-wide local stack (started on first use)."""
-    from .local import shared_local_stack
+    from ..local import shared_local_stack
 
     stack = shared_local_stack()
     return settings.with_local_stack(

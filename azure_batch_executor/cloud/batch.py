@@ -9,9 +9,6 @@ ids, ``TaskExists`` means accepted), and terminates jobs with an options dict
 (``begin_terminate_job`` fails client-side without one). `CompletionFeed` finds
 the newly completed tasks of a job at O(1) requests per tick. Task definitions are
 built in `taskdef`.
-
-Imports: the standard library, azure.batch, azure.core, azure.identity, and the
-leaves `constants`, `errors`, `config`, `_retry`, `taskdef`.
 """
 
 from __future__ import annotations
@@ -33,44 +30,19 @@ from azure.core.exceptions import (
 )
 from azure.core.rest import HttpRequest
 
-from . import constants as C
-from ._retry import (
-    RequestStats,
-    RetryPolicy,
-    http_transport,
-    naming_credentials,
-    refused_credentials,
-)
-from .config import Settings
-from .errors import ConfigurationError
+from .. import constants as C
+from ..config import Settings
+from ..errors import ConfigurationError
+from .codes import error_code
+from .retry import RequestStats, RetryPolicy, http_transport, naming_credentials
 
 log = logging.getLogger(__name__)
-
-# Error codes that mean the job or pool is gone for good (BrokenBatchExecutor).
-GONE_CODES = frozenset({
-    "jobnotfound", "poolnotfound", "jobcompleted", "jobbeingterminated", "jobbeingdeleted",
-    "poolbeingdeleted", "authenticationfailed", "invalidauthenticationinfo",
-    "authorizationfailure", "authorizationpermissionmismatch", "insufficientaccountpermissions",
-})
-
-
-def error_code(exc: BaseException) -> str:
-    """The Batch/Blob error code of `exc`, lowercased ('' when none)."""
-    err = getattr(exc, "error", None)
-    code = getattr(err, "code", None) or getattr(exc, "error_code", None) or ""
-    return str(code).lower()
 
 
 def lower(value: Any) -> str:
     """An SDK enum or raw string, lowercased: the service may send PascalCase the SDK's
     case-sensitive enums do not recognise (then the SDK leaves a plain str)."""
     return str(getattr(value, "value", value)).lower()
-
-
-def is_gone(exc: BaseException) -> bool:
-    """True when `exc` means the executor cannot go on (job/pool gone, auth revoked)."""
-    return refused_credentials(exc) or (
-        isinstance(exc, HttpResponseError) and error_code(exc) in GONE_CODES)
 
 
 @dataclass(frozen=True)

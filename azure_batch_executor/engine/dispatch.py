@@ -15,9 +15,6 @@ of its own) and hands the tasks Batch accepted to the poller's `in_flight`. A ti
     add their tasks         `taskdef` builds each definition; every collection
                             (<= 100 tasks, < 1 MiB) goes out in parallel as soon as it
                             is full, and its reply is harvested on a later tick
-
-Imports: the standard library, azure.core, and `constants`, `errors`, `config`,
-`_wire`, `_retry`, `taskdef`, `batch`, `_context` (never `_poller` or `executor`).
 """
 
 from __future__ import annotations
@@ -31,16 +28,14 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError
-
-from . import constants as C
-from ._context import JobContext
-from ._retry import is_transient
-from ._wire import WorkItem, fail, notify_cancelled
-from .batch import AddResult, error_code, is_gone
-from .config import mask_secrets
-from .errors import TaskRejectedError
-from .taskdef import TaskFactory, group_collections
+from .. import constants as C
+from ..cloud.batch import AddResult
+from ..cloud.codes import ServiceError, error_code, is_gone, is_transient
+from ..cloud.taskdef import TaskFactory, group_collections
+from ..config import first_line, mask_secrets
+from ..errors import TaskRejectedError
+from ..wire.codec import WorkItem, fail, notify_cancelled
+from .state import JobContext
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +219,7 @@ class Dispatcher:
             self.ctx.batch.terminate_task(self.ctx.layout.job_id, task_id)
         except Exception as exc:  # best effort: the job's end terminates it anyway
             log.warning("could not terminate cancelled task %s: %s", task_id,
-                        mask_secrets(str(exc).splitlines()[0] if str(exc) else repr(exc)))
+                        first_line(exc))
 
     def add_tasks(self, items: list[WorkItem]) -> None:
         """Build the task definitions and send each collection as soon as it is full; the
@@ -247,7 +242,7 @@ class Dispatcher:
         job_id = self.ctx.layout.job_id
         try:
             results = self.ctx.batch.add_collection(job_id, [body for _, body in group])
-        except HttpResponseError as exc:
+        except ServiceError as exc:
             if error_code(exc) == "requestbodytoolarge" and len(group) > 1:
                 half = len(group) // 2
                 return self.add_group(group[:half]) + self.add_group(group[half:])

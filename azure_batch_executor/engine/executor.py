@@ -32,10 +32,6 @@ executor. `shutdown()` (or leaving ``with``) waits for the futures, then the
 poller terminates the job and, if `delete_pool_when_done`, deletes the pool.
 `terminate()` does not wait for the tasks: the poller terminates the job at once
 and fails the futures in flight with `TaskTerminatedError`.
-
-Imports: everything below it (`config`, `errors`, `layout`, `_logs`, `_wire`, `_retry`,
-`accounts`, `_context`, `_poller`); `accounts` reaches `local` only when no Azure
-account is configured.
 """
 
 from __future__ import annotations
@@ -53,13 +49,17 @@ from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import Any, Literal
 
-from . import _logs, _poller
-from . import constants as C
-from ._context import JobContext
-from ._output import TaskOutput
-from ._output import decode as decode_output
-from ._retry import RequestStats, RetryPolicy
-from ._wire import (
+from .. import constants as C
+from ..cloud.retry import RequestStats, RetryPolicy
+from ..config import Settings, nested_task
+from ..errors import (
+    BrokenBatchExecutor,
+    ForkedExecutorError,
+    NestedExecutorError,
+    TaskPicklingError,
+)
+from ..wire import worker
+from ..wire.codec import (
     Call,
     Divert,
     SharedObject,
@@ -72,16 +72,14 @@ from ._wire import (
     notify_cancelled,
     ship_user_modules,
 )
+from ..wire.layout import JobLayout, new_job_id
+from . import logs as _logs
+from . import manager as _poller
 from .accounts import connect as _connect  # unit tests replace executor._connect
 from .accounts import with_local_stack
-from .config import Settings, nested_task
-from .errors import (
-    BrokenBatchExecutor,
-    ForkedExecutorError,
-    NestedExecutorError,
-    TaskPicklingError,
-)
-from .layout import JobLayout, new_job_id
+from .output import TaskOutput
+from .output import decode as decode_output
+from .state import JobContext
 
 log = logging.getLogger(__name__)
 
@@ -420,4 +418,4 @@ def _result_or_cancel(future: Future, end_time: float | None) -> Any:
 
 
 def _worker_source() -> bytes:
-    return (Path(__file__).parent / "worker.py").read_bytes()
+    return Path(worker.__file__).read_bytes()

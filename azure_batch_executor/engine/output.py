@@ -5,8 +5,6 @@ in ``outputs.pickle`` (no extra request per task); `echo` writes them to the cli
 stdout and stderr, each line prefixed with the task id, as Ray's ``log_to_driver`` does,
 with a line saying what was cut. `TaskOutput` is what ``AzureBatchExecutor.task_output``
 returns: the whole of both files, read from their blobs.
-
-Imports: the standard library.
 """
 
 from __future__ import annotations

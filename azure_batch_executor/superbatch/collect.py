@@ -6,9 +6,6 @@ interruptible backoff, shows one `Progress` line on stderr, downloads each succe
 task's `OutputFile`s into BATCH_DIRECTORY as it completes (in a bounded thread pool),
 checks every few seconds that the job and pool are still there, and describes each
 failed task (exit code, Batch failure, stderr tail) as a `TaskFailedError`.
-
-Imports: the standard library, and `constants`, `errors`, `config`, `layout`,
-`storage`, `batch` (never `superbatch`, which imports this module).
 """
 
 from __future__ import annotations
@@ -21,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from . import constants as C
-from .batch import BatchService, CompletedTask, CompletionFeed, JobGone
-from .config import Settings, mask_secrets
-from .errors import BrokenBatchExecutor, TaskFailedError, TasksFailedError, describe_exit_code
-from .layout import JobLayout
-from .storage import BlobStore
+from .. import constants as C
+from ..cloud.batch import BatchService, CompletedTask, CompletionFeed, JobGone
+from ..cloud.storage import BlobStore
+from ..config import Settings, mask_secrets
+from ..errors import BrokenBatchExecutor, TaskFailedError, TasksFailedError, describe_exit_code
+from ..wire.layout import JobLayout
 
 MIN_WAIT = 0.05  # seconds between polls while tasks complete; doubles up to poll_interval
 

@@ -6,8 +6,6 @@ tree, this package itself when it runs from one) with cloudpickle's pickle-by-va
 functions, classes and exceptions defined there are pickled whole and run on a node that
 has only the installed packages. `submit`, `map` and the executor's construction call it;
 it looks again only when `sys.modules` grew.
-
-Imports: the standard library and cloudpickle.
 """
 
 from __future__ import annotations

@@ -15,8 +15,6 @@ Role: the package's logging policy, in one place.
   user sets afterwards wins, since it replaces ours.
 
 docs/logging.md is the user's side of this.
-
-Imports: the standard library only (a leaf).
 """
 
 from __future__ import annotations

@@ -13,8 +13,6 @@ configures a shell. `az` is run as a subprocess with `--output json`.
 Secrets: account keys go to stdout as export lines and nowhere else: never
 into logs, exception messages or stderr. Error messages quote `az`'s stderr,
 never its stdout.
-
-Imports: the standard library only.
 """
 
 from __future__ import annotations

@@ -3,8 +3,6 @@
 Role: like submitit's ``JobPaths``. One `JobLayout` per executor: the job id,
 the blob prefix ``<job_id>/``, deterministic task ids from the executor's
 counter, and every blob and resource-file name of the wire format.
-
-Imports: the standard library and `constants` (a leaf).
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ import datetime as dt
 import secrets
 from dataclasses import dataclass
 
-from . import constants as C
+from .. import constants as C
 
 # The task's stdout.txt and stderr.txt, as output-file patterns: Batch writes them beside the
 # task's working directory.

@@ -8,8 +8,6 @@ uploaded only on success, a private registry). `group_collections` cuts definiti
 into add-task-collection requests (<= 100 tasks, under the body limit). Nothing
 here sends a request. The text is built from fragments encoded once per job (see
 `docs/how-it-works.md`, "Adding tasks"): a task costs string joins, not a JSON encoder.
-
-Imports: the standard library and the leaves `constants`, `config`.
 """
 
 from __future__ import annotations
@@ -18,8 +16,8 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from . import constants as C
-from .config import Settings, iso_duration
+from .. import constants as C
+from ..config import Settings, iso_duration
 
 T = TypeVar("T")
 

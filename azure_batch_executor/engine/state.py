@@ -4,9 +4,6 @@ Role: one `JobContext` per executor. The caller's thread (`executor`) appends wo
 items to `pending` under `lock` and sets `wakeup`; the poller thread takes them
 (`_dispatch`), resolves their futures (`_poller`), and records in `broken` why the
 executor cannot go on (then submit() raises it). Nothing here talks to the network.
-
-Imports: the standard library, and `errors`, `config`, `layout`, `_wire`, `_retry`,
-`storage`, `batch` (for the types of the fields).
 """
 
 from __future__ import annotations
@@ -17,13 +14,13 @@ import weakref
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from ._retry import RequestStats
-from ._wire import SharedObject, SharedPayload, WorkItem
-from .batch import BatchService
-from .config import Settings
-from .errors import BrokenBatchExecutor
-from .layout import JobLayout
-from .storage import BlobStore
+from ..cloud.batch import BatchService
+from ..cloud.retry import RequestStats
+from ..cloud.storage import BlobStore
+from ..config import Settings
+from ..errors import BrokenBatchExecutor
+from ..wire.codec import SharedObject, SharedPayload, WorkItem
+from ..wire.layout import JobLayout
 
 
 @dataclass(eq=False)

@@ -5,8 +5,6 @@ client; code objects keep their file names, `_pickling`), so its frames have no 
 line. `with_source_lines` puts each missing line back from the client's own files
 (``linecache``), for every frame of every exception in the chain and in exception
 groups; frames whose file the client does not have either stay as they are.
-
-Imports: the standard library.
 """
 
 from __future__ import annotations

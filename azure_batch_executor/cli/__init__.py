@@ -11,8 +11,6 @@ sets `handler` (the convention of `azure_setup.add_parser` and `images.add_parse
 adding a tool is one entry. Tool modules are imported only when the parser is built.
 `emulator` starts the Batch emulator, prints the `export BATCH_ACCOUNT_*=...` lines a
 client needs (flushed at once) and serves until SIGINT or SIGTERM.
-
-Imports: the standard library, `emulator`, `local`, `azure_setup` and `images` (lazily).
 """
 
 from __future__ import annotations
@@ -74,7 +72,7 @@ def _serve(start: Callable[[], dict[str, str]], stop_service: Callable[[], None]
 
 
 def _run_emulator(args: argparse.Namespace) -> int:
-    from .emulator import BatchEmulator, tune_gc_for_serving
+    from ..emulator import BatchEmulator, tune_gc_for_serving
 
     emulator = BatchEmulator(nodes=args.nodes, slots_per_node=args.slots, loose=args.loose,
                              host=args.host, port=args.port, path_prefix=args.path_prefix,
@@ -107,8 +105,8 @@ def _add_local(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _run_local(args: argparse.Namespace) -> int:
-    from .emulator import tune_gc_for_serving
-    from .local import LocalStack
+    from ..emulator import tune_gc_for_serving
+    from ..local import LocalStack
 
     stack = LocalStack(nodes=args.nodes, slots_per_node=args.slots)
 
@@ -126,13 +124,13 @@ def _run_local(args: argparse.Namespace) -> int:
 
 
 def _add_env(subparsers: Any) -> argparse.ArgumentParser:
-    from . import azure_setup
+    from . import env as azure_setup
 
     return azure_setup.add_parser(subparsers)
 
 
 def _add_dockerfile(subparsers: Any) -> argparse.ArgumentParser:
-    from . import images
+    from . import dockerfile as images
 
     return images.add_parser(subparsers)
 

@@ -15,8 +15,6 @@ plus whatever packages the function imports. The image is built from:
 
 The requirements are written into the Dockerfile itself, so the build context
 needs nothing else and `az acr build` works without a local Docker.
-
-Imports: the standard library only.
 """
 
 from __future__ import annotations

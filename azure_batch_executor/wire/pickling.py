@@ -12,8 +12,6 @@ standard library and cloudpickle) is cloudpickle's, except that
   by one, so it loads both into the original class and into cloudpickle's rebuild of it
   (which has a ``__dict__`` instead of slots).
 docs/dev/pickling.md says why.
-
-Imports: the standard library and `worker` (a leaf: stdlib and cloudpickle).
 """
 
 from __future__ import annotations

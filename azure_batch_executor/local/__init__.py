@@ -16,9 +16,6 @@ and by `AzureBatchExecutor` when no Batch account is configured.
   parent's stack (it only talks HTTP to it; the emulator's threads stay in the
   parent) and never stops it: the stack is stopped at exit only by the process
   that started it.
-
-Imports: the standard library and `emulator` only (the emulator is imported
-lazily so that reading this module never starts anything).
 """
 
 from __future__ import annotations
@@ -37,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .emulator import BatchEmulator
+    from ..emulator import BatchEmulator
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +68,7 @@ def _find_azurite(roots: Sequence[Path] | None = None, path: str | None = None) 
     directory, then the repository holding this package), then on `path`.
     """
     if roots is None:
-        roots = (Path.cwd(), Path(__file__).resolve().parent.parent)
+        roots = (Path.cwd(), Path(__file__).resolve().parents[2])
     for base in roots:
         candidate = base / "node_modules" / ".bin" / "azurite-blob"
         if candidate.exists():
@@ -222,7 +219,7 @@ class LocalStack:
         self.emulator: BatchEmulator | None = None
 
     def start(self) -> LocalStack:
-        from .emulator import BatchEmulator
+        from ..emulator import BatchEmulator
 
         self.azurite.start()
         try:
