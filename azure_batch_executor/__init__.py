@@ -12,6 +12,8 @@ under ``logging.basicConfig(level=logging.INFO)``; docs/logging.md).
 
 from __future__ import annotations
 
+import importlib.metadata as _metadata
+
 from .engine import logs as _logs
 from .engine.executor import AzureBatchExecutor
 from .errors import (
@@ -29,6 +31,11 @@ from .errors import (
     TaskTerminatedError,
     VersionMismatchError,
 )
+
+try:  # the version lives in pyproject.toml only
+    __version__ = _metadata.version("azure-batch-executor")
+except _metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 
 _logs.quiet_azure_loggers()
 

@@ -177,7 +177,7 @@ def _same(a: Any, b: Any) -> bool:
         return True
     try:
         return bool(a == b)
-    except Exception:  # e.g. numpy arrays: ambiguous truth value; count as changed
+    except Exception:  # noqa: BLE001 - a user __eq__ may raise anything (numpy arrays): changed
         return False
 
 

@@ -211,7 +211,7 @@ def run_seconds(emu: Emulator, clients: Sequence[BatchClient], run: int) -> floa
     def adder() -> None:
         try:
             add_all(clients, job_id, groups)
-        except BaseException as error:  # reported by the main thread
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
             adder_error.append(error)
             done.set()
 

@@ -38,19 +38,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from azure.batch import BatchClient  # noqa: E402
-from azure.core.credentials import AzureNamedKeyCredential  # noqa: E402
+from azure.batch import BatchClient
+from azure.core.credentials import AzureNamedKeyCredential
 
-from azure_batch_executor import AzureBatchExecutor  # noqa: E402
-from azure_batch_executor import constants as C  # noqa: E402
-from azure_batch_executor.cloud.batch import BatchService  # noqa: E402
-from azure_batch_executor.cloud.retry import RequestStats, RetryPolicy  # noqa: E402
-from azure_batch_executor.cloud.storage import BlobStore  # noqa: E402
-from azure_batch_executor.cloud.taskdef import TaskFactory  # noqa: E402
-from azure_batch_executor.config import Settings  # noqa: E402
-from azure_batch_executor.local import Azurite  # noqa: E402
-from azure_batch_executor.wire.codec import encode_call  # noqa: E402
-from azure_batch_executor.wire.layout import JobLayout, new_job_id  # noqa: E402
+from azure_batch_executor import AzureBatchExecutor
+from azure_batch_executor import constants as C
+from azure_batch_executor.cloud.batch import BatchService
+from azure_batch_executor.cloud.retry import RequestStats, RetryPolicy
+from azure_batch_executor.cloud.storage import BlobStore
+from azure_batch_executor.cloud.taskdef import TaskFactory
+from azure_batch_executor.config import Settings
+from azure_batch_executor.local import Azurite
+from azure_batch_executor.wire.codec import encode_call
+from azure_batch_executor.wire.layout import JobLayout, new_job_id
 
 N_P1 = 10_000
 N_SEED_SAMPLE = 200
@@ -241,7 +241,7 @@ def executor_p1_p2_p6(stack, n: int, idle_ticks: int = 0) -> dict:
         ex.submit(identity, i)
         times.append(time.perf_counter() - t)
     submitted = time.perf_counter() - t0
-    wait_until(lambda: len(ex._poller.in_flight) == n)
+    wait_until(lambda: ex._manager.table.in_flight() == n)
     accepted = time.perf_counter() - t0
     counts = ex.request_counts()
     before, ticks = sum(v for k, v in counts.items() if k != "ticks"), counts["ticks"]
@@ -291,9 +291,9 @@ def landing_times(stack, ex) -> list[float]:
         stack.batch_account_name, stack.batch_account_key))
     times = []
     with client:
-        for i in range(ex._ctx.counter):
+        for i in range(ex._ctx.queue.counter):
             log = b"".join(client.download_task_file(
-                ex.job_id, ex._ctx.layout.task_id(i), "fileuploadout.txt")).decode()
+                ex.job_id, ex._ctx.services.layout.task_id(i), "fileuploadout.txt")).decode()
             stamp = re.search(rf"^(\S+) Uploaded \S*{C.WORKER_OUTPUTS_FILE}", log, re.M)
             assert stamp, log
             when = dt.datetime.strptime(stamp.group(1), "%Y-%m-%dT%H:%M:%S.%fZ")

@@ -43,16 +43,16 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from joblib import Parallel, delayed, parallel_config  # noqa: E402
-from joblib.parallel import register_parallel_backend  # noqa: E402
+from joblib import Parallel, delayed, parallel_config
+from joblib.parallel import register_parallel_backend
 
-from azure_batch_executor import reusable  # noqa: E402
-from azure_batch_executor.joblib_backend import AzureBatchBackend  # noqa: E402
-from azure_batch_executor.local import _connection_string, _find_azurite  # noqa: E402
+from azure_batch_executor import reusable
+from azure_batch_executor.joblib_backend import AzureBatchBackend
+from azure_batch_executor.local import _connection_string, _find_azurite
 
 ROOT = Path(__file__).resolve().parents[1]
 NODES, SLOTS = 2, 2
@@ -81,8 +81,8 @@ def noop(x: int) -> int:
 class RecordingBackend(AzureBatchBackend):
     """The backend, recording the batches it submits and the durations joblib measures."""
 
-    sizes: list[int] = []
-    durations: list[float] = []
+    sizes: ClassVar[list[int]] = []  # shared on purpose: joblib builds its own instances
+    durations: ClassVar[list[float]] = []
 
     def submit(self, func: Any, callback: Any = None) -> Any:
         RecordingBackend.sizes.append(len(func))

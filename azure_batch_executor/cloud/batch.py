@@ -58,7 +58,7 @@ class AddResult:
 
 @dataclass(frozen=True)
 class CompletedTask:
-    """What the poller needs of a completed task."""
+    """What the manager thread needs of a completed task."""
 
     task_id: str
     transition_time: dt.datetime | None

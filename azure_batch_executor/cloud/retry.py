@@ -46,10 +46,6 @@ class RequestStats:
         with self._lock:
             return dict(self._counts)
 
-    def total(self, prefix: str = "") -> int:
-        with self._lock:
-            return sum(v for k, v in self._counts.items() if k.startswith(prefix))
-
 
 def http_transport(pool_size: int) -> RequestsTransport:
     """A requests transport whose connection pool fits `pool_size` concurrent requests."""

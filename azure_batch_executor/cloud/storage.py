@@ -11,6 +11,7 @@ with Entra ID. Every request goes through `_retry.RetryPolicy` and is counted.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -84,11 +85,8 @@ class BlobStore:
     # ------------------------------------------------------------------ setup
     def ensure_container(self) -> None:
         """Create the container if absent; a credential problem names the variable to fix."""
-        with naming_credentials(self._auth_error):
-            try:
-                self._call("blob.container", self._container.create_container)
-            except ResourceExistsError:
-                pass
+        with naming_credentials(self._auth_error), contextlib.suppress(ResourceExistsError):
+            self._call("blob.container", self._container.create_container)
 
     def _auth_error(self, exc: HttpResponseError) -> ConfigurationError:
         code = getattr(exc, "error_code", None) or exc.status_code

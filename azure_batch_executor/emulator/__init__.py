@@ -9,7 +9,8 @@
 Layers (after moto): `urls` routes, `responses` parse and serialize, `models` hold pools,
 jobs and tasks as state machines and never see HTTP, `exceptions` render the service's
 errors, `scheduler` places tasks on node slots, `runner` runs them as processes,
-`admin` steers tests (faults, preemption), `server` serves it all. See docs/emulator.md.
+`admin` steers tests (faults, preemption), `server` serves it all. Users: docs/emulator.md;
+the REST contract it implements, operation by operation: docs/dev/emulator-rest.md.
 
 Imports: the standard library and sibling emulator modules only; nothing from the rest
 of `azure_batch_executor`.

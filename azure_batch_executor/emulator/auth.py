@@ -1,4 +1,4 @@
-"""SharedKey verification exactly as azure-batch 15.x signs (batch-api-subset.md §2).
+"""SharedKey verification exactly as azure-batch 15.x signs (docs/dev/emulator-rest.md).
 
 Role: rebuild the string-to-sign from the received request (raw, still percent-encoded
 path; received header values; `parse_qs` of the raw query, names case-preserved) and

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-_log = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 class Deadlines:
@@ -90,6 +90,6 @@ class Deadlines:
                 try:
                     fn()
                 except Exception:
-                    _log.exception("wall-clock callback failed")
+                    log.exception("wall-clock callback failed")
                 finally:
                     self._cond.acquire()

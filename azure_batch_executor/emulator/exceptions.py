@@ -1,7 +1,7 @@
 """Batch service errors: one class per error code, rendered to the wire in one place.
 
 Role: models and request parsing raise these; `render_error` turns any of them into the
-service's status, headers and OData error body (batch-api-subset.md §3.1). Codes and
+service's status, headers and OData error body (docs/dev/emulator-rest.md). Codes and
 statuses follow the service's "Batch Status and Error Codes" table.
 
 Imports: the standard library and `wire` only.
@@ -166,7 +166,7 @@ def with_loose_hint(message: str) -> str:
 
 
 def error_body(err: BatchError, request_id: str, base_url: str) -> dict:
-    """The service's error JSON (§3.1), without the odata.metadata wrapper for embedding."""
+    """The service's error JSON, without the odata.metadata wrapper for embedding."""
     body: dict = {
         "code": err.code,
         "message": {

@@ -1,6 +1,6 @@
 """OData `$filter` of list operations: grammar, filterable-property tables, evaluation.
 
-Role: parse a `$filter` (grammar of batch-api-subset.md §7.1) against a per-list table of
+Role: parse a `$filter` (grammar in docs/dev/emulator-rest.md) against a per-list table of
 filterable properties (with the operators the service allows on each) and evaluate it on
 an entity's REST JSON. Anything outside the grammar or the property table raises 400
 `InvalidQueryParameterValue`; nothing is silently ignored. `paging` does the rest of the

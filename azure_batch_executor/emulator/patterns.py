@@ -4,7 +4,7 @@ Role: expand `$VAR` / `${VAR}` from the task environment, resolve the pattern
 against the task working directory (relative, `../stdout.txt` included) or the
 root (absolute), find the files it matches, and name the blob each one goes to.
 
-Pattern rules (batch-api-subset.md section 13), per `/`-separated segment:
+Pattern rules (docs/dev/emulator-rest.md, "Output files"), per `/`-separated segment:
 `*` any run of characters within a name, `?` one character, `[abc]`, `[a-c]`,
 `[!abc]` one character from (not from) a set, `**` as a whole segment any
 number of folders (zero included; a trailing `**` means every file below).
@@ -85,11 +85,6 @@ def _bracket_end(segment: str, start: int) -> int | None:
         j += 1
     close = segment.find("]", j)
     return None if close < 0 else close
-
-
-def has_wildcards(pattern: str) -> bool:
-    """True when some segment of `pattern` is not a literal name."""
-    return any(_literal(seg) is None for seg in pattern.split("/") if seg)
 
 
 def _name_matches(name: str, segment: str) -> bool:

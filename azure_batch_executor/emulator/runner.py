@@ -29,7 +29,7 @@ Threads:
     terminate() / kill() / stop(): caller's thread; signal the process group and set
                                    the attempt's cancel Event (checked between transfers)
 
-Choices where the design leaves room (see batch-api-subset.md sections 10-13):
+Choices where the service leaves room (docs/dev/emulator-rest.md, "Behaviour"):
 - stdout.txt and stderr.txt are created empty at attempt start, before downloads;
   like real Batch nothing is written to them on a pre-processing failure (the
   failure goes to the outcome and to the `logging` log).
@@ -65,7 +65,7 @@ from .blobio import Aborted
 from .deadlines import Deadlines
 from .transfers import TransferFailure, download_resource_files, upload_output_files
 
-_log = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 OutcomeReason = Literal[
     "exited",         # the process ran and exited (any code); uploads were attempted per condition
@@ -248,7 +248,7 @@ class TaskRunner:
         try:
             outcome = self._execute(attempt)
         except BaseException as exc:  # never hang the scheduler on a runner bug
-            _log.exception("attempt %s failed inside the runner", spec.run_id)
+            log.exception("attempt %s failed inside the runner", spec.run_id)
             with attempt.lock:
                 attempt.cancelled.set()
                 attempt.terminated.set()
@@ -258,7 +258,7 @@ class TaskRunner:
                 try:
                     proc.wait(timeout=5)  # reap it; it was just SIGKILLed
                 except Exception:
-                    _log.exception("cannot reap the process of attempt %s", spec.run_id)
+                    log.exception("cannot reap the process of attempt %s", spec.run_id)
             outcome = self._outcome(
                 attempt,
                 "preprocessing",
@@ -273,7 +273,7 @@ class TaskRunner:
                 try:
                     attempt.on_done(outcome)
                 except Exception:
-                    _log.exception("on_done raised for attempt %s", spec.run_id)
+                    log.exception("on_done raised for attempt %s", spec.run_id)
         finally:
             with self._lock:
                 self._threads.discard(threading.current_thread())

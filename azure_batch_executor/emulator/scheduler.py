@@ -2,12 +2,13 @@
 
 Role: one thread that, on every wake-up (any state change) or when something is due,
 runs a tick: settle timed transitions (node boots, resizes, transient job states), then
-place tasks per batch-api-subset.md §8: pools' schedulable nodes with free slots; jobs
-that are `active`, by priority (higher first) then task creation order; honouring
-`maxParallelTasks`, `requiredSlots`, `dependsOn` and the pool's `nodeFillType`. Each
-placement becomes a `RunSpec` handed to the runner after the model lock is released.
-`on_done` turns a runner's `RunOutcome` into task state (§10.1 rows 3-8) and job
-reactions. `tick()` can be driven by hand (unit tests) instead of the thread.
+place tasks (docs/dev/emulator-rest.md, "Scheduling"): pools' schedulable nodes with
+free slots; jobs that are `active`, by priority (higher first) then task creation
+order; honouring `maxParallelTasks`, `requiredSlots`, `dependsOn` and the pool's
+`nodeFillType`. Each placement becomes a `RunSpec` handed to the runner after the model
+lock is released. `on_done` turns a runner's `RunOutcome` into task state (rows 3-8 of
+the task state machine) and job reactions. `tick()` can be driven by hand (unit tests)
+instead of the thread.
 
 Imports: the standard library and sibling emulator modules (`models`, `runner` data
 classes).
@@ -140,7 +141,7 @@ class Scheduler:
         return best
 
     def _begin(self, pool: Pool, node: Node, job: Job, task: Task, now: float) -> int:
-        """Start one attempt (§10.1 row 2); returns the slots it took."""
+        """Start one attempt (task state machine row 2); returns the slots it took."""
         b = self.backend
         run_id = b.new_run_id(f"{job.id}/{task.id}")
         task.start(now, pool.id, node.id, run_id)

@@ -13,6 +13,7 @@ Imports: the standard library and sibling emulator modules.
 from __future__ import annotations
 
 import base64
+import contextlib
 import gc
 import logging
 import os
@@ -131,10 +132,8 @@ class _Server(ThreadingHTTPServer):
         with self._conn_lock:
             conns = list(self._connections)
         for conn in conns:
-            try:
+            with contextlib.suppress(OSError):  # already closed by the peer
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def tune_gc_for_serving() -> None:
@@ -157,7 +156,7 @@ class BatchEmulator:
     a pool may ask for: together they describe the local machine. `loose=True` stores and
     echoes properties and query options the emulator does not emulate instead of
     refusing them. `path_prefix` entries go in front of `PATH` for task processes.
-    `realistic_casing=True` emits the service's PascalCase enum spellings (§1.5).
+    `realistic_casing=True` emits the service's PascalCase enum spellings.
     Keyword-only tuning: `runner` (a `TaskRunner`-compatible object), `transition_delay`
     (seconds each transient state lasts), `page_size` (default `maxresults`),
     `requeue_counts_preemption`, `max_active_jobs`, `account_name`, `account_key`,

@@ -2,7 +2,8 @@
 
 Role: turn the task JSON's `resourceFiles` and `outputFiles` (camelCase, as
 received) into blob requests (`blobio`) and local paths (`patterns`), and map
-every failure to the Batch failure code of batch-api-subset.md sections 12-13:
+every failure to its Batch failure code (docs/dev/emulator-rest.md, "Resource files",
+"Output files"):
 
     resource download  404 BlobNotFound, 403 BlobAccessDenied        (usererror)
                        timeout BlobDownloadTimedOut, else BlobDownloadMiscError (servererror)
@@ -132,7 +133,7 @@ def _container_url(entry: Mapping[str, Any], auto_storage: Callable[[str], str] 
             "usererror",
             "ResourceContainerNotFound",
             f"autoStorageContainerName {name!r} could not be resolved: {exc}",
-        ) from None
+        ) from exc
 
 
 def download_resource_files(

@@ -1,4 +1,4 @@
-"""Route table of the emulated Batch REST API (batch-api-subset.md §4).
+"""Route table of the emulated Batch REST API (docs/dev/emulator-rest.md, "Operations").
 
 Role: map (method, path) to a route name (the SDK method's name, also the name of the
 `responses` handler and of the request counter) and the query options that route

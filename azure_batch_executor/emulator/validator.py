@@ -312,7 +312,7 @@ def _compile_leaf(spec: F) -> _Checker:
         def check_int(value: Any, loose: bool, name: _Name) -> Any:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise _invalid(_render(name), "expected an integer")
-            if lo is not None and value < lo or hi is not None and value > hi:
+            if (lo is not None and value < lo) or (hi is not None and value > hi):
                 bounds = f"{lo if lo is not None else '-inf'}.." \
                          f"{hi if hi is not None else 'inf'}"
                 raise _invalid(_render(name), f"{value} is outside the allowed range {bounds}",

@@ -3,7 +3,7 @@
 Role: the one place that knows how the Batch REST API spells a date (ISO 8601 with 7
 fractional digits in bodies, RFC 1123 in headers), a duration (ISO 8601, "unbounded" as
 the service's magic value), an ETag (unquoted ``0x8D...``) and which enum strings the
-service emits in which casing (batch-api-subset.md §1.3-§1.5).
+service emits in which casing (docs/dev/emulator-rest.md, "Conventions").
 
 Imports: the standard library only.
 """
@@ -155,7 +155,7 @@ def valid_id(value: Any) -> bool:
     return isinstance(value, str) and bool(_ID.match(value))
 
 
-# --- enum casing (§1.5) ----------------------------------------------------------------
+# --- enum casing (docs/dev/emulator-rest.md) ---------------------------------------------
 
 _PASCAL = {
     "success": "Success",

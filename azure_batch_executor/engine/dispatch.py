@@ -1,17 +1,18 @@
 """Dispatch: pending work items into Batch tasks, the first verb of the poller's loop.
 
-Role: one `Dispatcher` per executor. It runs on the poller thread (it has no thread
-of its own) and hands the tasks Batch accepted to the poller's `in_flight`. A tick:
+Role: one `Dispatcher` per executor. It runs on the manager thread (it has no thread
+of its own) and moves work items through the manager's `lifecycle.WorkTable`. A tick:
 
-    harvest finished adds   accepted: Future PENDING -> RUNNING, into in_flight (a
-                            future cancelled during the add: its task is terminated);
-                            server errors: queued again after a pause;
+    harvest finished adds   accepted: ADDING -> IN_FLIGHT, Future RUNNING (a future
+                            cancelled during the add: its task is terminated);
+                            server errors: back to PENDING, queued again after a pause;
                             refused: the future fails with TaskRejectedError
-    take pending items      while fewer than max_workers are in flight or being added,
-                            at most MAX_DISPATCH per tick; cancelled futures are dropped
+    take pending items      PENDING -> ADDING while fewer than max_workers are in the
+                            table, at most MAX_DISPATCH per tick; cancelled futures are
+                            dropped
     upload their inputs     map payloads and large arguments once, task specs > 6 KB as
                             blobs, in parallel
-                            in the poller's bounded I/O pool
+                            in the manager's bounded I/O pool
     add their tasks         `taskdef` builds each definition; every collection
                             (<= 100 tasks, < 1 MiB) goes out in parallel as soon as it
                             is full, and its reply is harvested on a later tick
@@ -34,7 +35,7 @@ from ..cloud.codes import ServiceError, error_code, is_gone, is_transient
 from ..cloud.taskdef import TaskFactory, group_collections
 from ..config import first_line, mask_secrets
 from ..errors import TaskRejectedError
-from ..wire.codec import WorkItem, fail, notify_cancelled
+from .lifecycle import WorkItem, WorkTable, drop_if_cancelled, fail
 from .state import JobContext
 
 log = logging.getLogger(__name__)
@@ -45,20 +46,19 @@ Group = list[tuple[WorkItem, str]]  # work items and their task definitions (JSO
 
 
 class Dispatcher:
-    """Turns pending work items into Batch tasks; accepted ones go into `in_flight`."""
+    """Turns pending work items into Batch tasks, moving them through `table`."""
 
-    def __init__(self, ctx: JobContext, io: ThreadPoolExecutor,
-                 in_flight: dict[str, WorkItem]) -> None:
+    def __init__(self, ctx: JobContext, io: ThreadPoolExecutor, table: WorkTable) -> None:
         self.ctx = ctx
         self.io = io
-        self.in_flight = in_flight  # the poller's: accepted by Batch, not completed yet
-        self.adding: dict[Future, list[WorkItem]] = {}  # collection adds under way
+        self.table = table  # the manager's: the items taken from the queue
+        self.adds: dict[Future, list[WorkItem]] = {}  # collection adds under way
         self.dispatch_after = 0.0  # after server errors on adds, dispatch again from then on
-        lay, store = ctx.layout, ctx.store
+        lay, store = ctx.services.layout, ctx.services.store
         common = [(store.read_url(lay.worker_blob()), C.WORKER_SCRIPT_FILE)]
-        if not ctx.config_inline:
+        if not ctx.services.config_inline:
             common.append((store.read_url(lay.config_blob()), C.GLOBAL_CONFIG_FILE))
-        self.factory = TaskFactory(ctx.settings, common, store.output_container_url())
+        self.factory = TaskFactory(ctx.services.settings, common, store.output_container_url())
         # The definition of a task with an inline spec and nothing shared: the text
         # `factory.body` builds for it, cut around its task id, index (3 times) and spec.
         task_id, index, spec = "@ABX-TASK-ID@", "@ABX-INDEX@", "@ABX-SPEC@"
@@ -71,52 +71,39 @@ class Dispatcher:
         if marks != [task_id, index, index, index, spec]:  # the builder changed its order
             raise AssertionError(f"unexpected task definition layout: {marks}")
 
-    # ------------------------------------------------------------------ for the poller
-    def busy(self) -> int:
-        """Tasks counted against max_workers: accepted, or in a collection add under way."""
-        return len(self.in_flight) + sum(len(group) for group in self.adding.values())
-
+    # ------------------------------------------------------------------ for the manager
     def due_in(self) -> float | None:
         """Seconds until there is dispatch work to do (0: now), None while there is none."""
-        if any(f.done() for f in self.adding):
+        if any(f.done() for f in self.adds):
             return 0.0
-        if self.ctx.pending and self.busy() < self.ctx.max_workers:
+        if self.ctx.queue.pending and len(self.table) < self.ctx.max_workers:
             return max(0.0, self.dispatch_after - time.monotonic())
         return None
-
-    def adding_ids(self) -> set[str]:
-        return {item.task_id for group in self.adding.values() for item in group}
-
-    def abandon(self) -> list[WorkItem]:
-        """Forget the adds under way (the executor is broken); return their work items."""
-        items = [item for group in self.adding.values() for item in group]
-        self.adding.clear()
-        return items
 
     # ------------------------------------------------------------------ a tick
     def harvest_adds(self) -> None:
         """Handle the replies of finished collection adds: accepted futures go RUNNING,
         server errors are queued again (after a pause), refusals fail their futures."""
         retry: list[WorkItem] = []
-        for fut in [f for f in self.adding if f.done()]:
-            del self.adding[fut]
+        for fut in [f for f in self.adds if f.done()]:
+            del self.adds[fut]
             for item, result in fut.result():  # job gone / auth revoked: raises, breaks
                 if result.accepted:
                     item.spec = b""  # Batch has it now: keep no copy of large inputs
-                    if item.future.set_running_or_notify_cancel():
-                        self.in_flight[item.task_id] = item
-                    else:  # cancelled while its task was being added: end that task
+                    if not self.table.accepted(item):  # cancelled while being added
                         self.io.submit(self.terminate_task, item.task_id)
                 elif result.retry:
+                    self.table.leave(item)
                     retry.append(item)
                 else:
-                    fail(item.future, TaskRejectedError(
+                    self.table.leave(item)
+                    fail(item, TaskRejectedError(
                         f"Batch refused task {item.task_id}: {result.code}: "
                         f"{mask_secrets(result.message)}"))
         if retry:
             with self.ctx.lock:
-                self.ctx.pending.extendleft(reversed(retry))
-            self.dispatch_after = time.monotonic() + self.ctx.settings.poll_interval
+                self.ctx.queue.pending.extendleft(reversed(retry))
+            self.dispatch_after = time.monotonic() + self.ctx.services.settings.poll_interval
 
     def send_pending(self) -> bool:
         """Take pending work items, upload their inputs, start adding their tasks; return
@@ -132,22 +119,16 @@ class Dispatcher:
         ctx = self.ctx
         items: list[WorkItem] = []
         with ctx.lock:
-            if ctx.cancelled:  # one pass: each item is kept or dropped, never both
-                ctx.cancelled = False
-                keep: collections.deque[WorkItem] = collections.deque()
-                for item in ctx.pending:
-                    if item.future.cancelled():
-                        notify_cancelled(item.future)
-                    else:
-                        keep.append(item)
-                ctx.pending = keep
-            room = min(MAX_DISPATCH, ctx.max_workers - self.busy())
-            while ctx.pending and len(items) < room:
-                item = ctx.pending.popleft()
-                if item.future.cancelled():
-                    notify_cancelled(item.future)
-                    continue
-                items.append(item)
+            if ctx.queue.cancelled:  # one pass: each item is kept or dropped, never both
+                ctx.queue.cancelled = False
+                ctx.queue.pending = collections.deque(
+                    item for item in ctx.queue.pending if not drop_if_cancelled(item))
+            room = min(MAX_DISPATCH, ctx.max_workers - len(self.table))
+            while ctx.queue.pending and len(items) < room:
+                item = ctx.queue.pending.popleft()
+                if not drop_if_cancelled(item):
+                    items.append(item)
+        self.table.take(items)
         return items
 
     def upload_inputs(self, items: list[WorkItem]) -> list[WorkItem]:
@@ -155,21 +136,22 @@ class Dispatcher:
         ctx = self.ctx
         jobs: list[tuple[str, bytes, list[WorkItem]]] = []
         for payload_id in {i.shared_id for i in items if i.shared_id is not None}:
-            payload = ctx.shared[payload_id]
+            payload = ctx.queue.shared[payload_id]
             if not payload.uploaded:
                 users = [i for i in items if i.shared_id == payload_id]
-                jobs.append((ctx.layout.shared_blob(payload_id), payload.data, users))
+                jobs.append((ctx.services.layout.shared_blob(payload_id), payload.data, users))
         for digest in {d for i in items for d in i.objects}:
-            if not ctx.objects[digest].uploaded:
+            if not ctx.queue.objects[digest].uploaded:
                 users = [i for i in items if digest in i.objects]
-                jobs.append((ctx.layout.shared_blob(digest), ctx.objects[digest].data, users))
+                jobs.append((ctx.services.layout.shared_blob(digest),
+                             ctx.queue.objects[digest].data, users))
         for item in items:
             if len(item.spec) > C.INLINE_THRESHOLD:
-                jobs.append((ctx.layout.inputs_blob(item.index), item.spec, [item]))
+                jobs.append((ctx.services.layout.inputs_blob(item.index), item.spec, [item]))
         if not jobs:
             return items
         failed: set[int] = set()
-        futures = [(self.io.submit(ctx.store.upload, name, data), users)
+        futures = [(self.io.submit(ctx.services.store.upload, name, data), users)
                    for name, data, users in jobs]
         for fut, users in futures:
             exc = fut.exception()
@@ -178,16 +160,18 @@ class Dispatcher:
             if is_gone(exc):
                 raise exc
             for item in users:
-                failed.add(id(item))
-                fail(item.future, exc)
+                if id(item) not in failed:
+                    failed.add(id(item))
+                    self.table.leave(item)
+                    fail(item, exc)
         for payload_id in {i.shared_id for i in items if i.shared_id is not None}:
             if not any(id(i) in failed for i in items if i.shared_id == payload_id):
-                ctx.shared[payload_id].uploaded = True
-                ctx.shared[payload_id].data = b""  # uploaded: keep no copy
+                ctx.queue.shared[payload_id].uploaded = True
+                ctx.queue.shared[payload_id].data = b""  # uploaded: keep no copy
         for digest in {d for i in items for d in i.objects}:
             if not any(id(i) in failed for i in items if digest in i.objects):
-                ctx.objects[digest].uploaded = True
-                ctx.objects[digest].data = b""  # uploaded: keep no copy
+                ctx.queue.objects[digest].uploaded = True
+                ctx.queue.objects[digest].data = b""  # uploaded: keep no copy
         return [i for i in items if id(i) not in failed]
 
     def task_definition(self, item: WorkItem) -> str:
@@ -198,7 +182,7 @@ class Dispatcher:
             return "".join((parts[0], item.task_id, parts[1], index, parts[2], index, parts[3],
                             index, parts[4], base64.b64encode(item.spec).decode("ascii"),
                             parts[5]))
-        lay, store = self.ctx.layout, self.ctx.store
+        lay, store = self.ctx.services.layout, self.ctx.services.store
         resources = []
         inline = None
         if len(item.spec) > C.INLINE_THRESHOLD:
@@ -216,7 +200,7 @@ class Dispatcher:
 
     def terminate_task(self, task_id: str) -> None:
         try:
-            self.ctx.batch.terminate_task(self.ctx.layout.job_id, task_id)
+            self.ctx.services.batch.terminate_task(self.ctx.services.layout.job_id, task_id)
         except Exception as exc:  # best effort: the job's end terminates it anyway
             log.warning("could not terminate cancelled task %s: %s", task_id,
                         first_line(exc))
@@ -235,13 +219,13 @@ class Dispatcher:
 
     def send(self, group: Group) -> None:
         fut = self.io.submit(self.add_group, group)
-        self.adding[fut] = [item for item, _ in group]
+        self.adds[fut] = [item for item, _ in group]
         fut.add_done_callback(lambda _: self.ctx.wakeup.set())
 
     def add_group(self, group: Group) -> list[tuple[WorkItem, AddResult]]:
-        job_id = self.ctx.layout.job_id
+        job_id = self.ctx.services.layout.job_id
         try:
-            results = self.ctx.batch.add_collection(job_id, [body for _, body in group])
+            results = self.ctx.services.batch.add_collection(job_id, [body for _, body in group])
         except ServiceError as exc:
             if error_code(exc) == "requestbodytoolarge" and len(group) > 1:
                 half = len(group) // 2

@@ -64,26 +64,25 @@ from ..wire.codec import (
     Divert,
     SharedObject,
     SharedPayload,
-    WorkItem,
     encode_call,
     encode_chunk,
     encode_config,
     encode_shared,
-    notify_cancelled,
     ship_user_modules,
 )
 from ..wire.layout import JobLayout, new_job_id
 from . import logs as _logs
-from . import manager as _poller
+from . import manager
 from .accounts import connect as _connect  # unit tests replace executor._connect
 from .accounts import with_local_stack
+from .lifecycle import WorkItem, cancel
 from .output import TaskOutput
 from .output import decode as decode_output
-from .state import JobContext
+from .state import JobContext, Services
 
 log = logging.getLogger(__name__)
 
-threading._register_atexit(_poller.python_exit)  # type: ignore[attr-defined]
+threading._register_atexit(manager.python_exit)  # type: ignore[attr-defined]
 
 
 class AzureBatchExecutor(Executor):
@@ -133,14 +132,13 @@ class AzureBatchExecutor(Executor):
             store.upload(layout.config_blob(), config_blob)
             batch.create_job(layout.job_id)
         self._max_workers = max_workers or capacity
-        self._ctx = JobContext(
-            settings=resolved, layout=layout, store=store, batch=batch, stats=stats,
-            max_workers=self._max_workers, config_inline=config_inline,
-        )
+        services = Services(settings=resolved, layout=layout, store=store, batch=batch,
+                            stats=stats, config_inline=config_inline)
+        self._ctx = JobContext(services, self._max_workers)
         self._on_cancel = self._ctx.on_cancel  # one bound method for every future
         self._payload_ids = itertools.count()
-        self._poller = _poller.Poller(self, self._ctx)
-        self._poller.start()
+        self._manager = manager.Manager(self, self._ctx)
+        self._manager.start()
         _logs.announce(log, _logs.where_it_runs(
             local=resolved.local, account_url=resolved.batch_account_url,
             account_name=resolved.batch_account_name, pool_id=resolved.pool_id,
@@ -155,7 +153,7 @@ class AzureBatchExecutor(Executor):
         """
         self._check_open()
         ship_user_modules()
-        divert = Divert(self._ctx.layout.shared_file)
+        divert = Divert(self._ctx.services.layout.shared_file)
         try:
             spec = encode_call(fn, args, kwargs, divert)
         except TaskPicklingError as exc:
@@ -188,7 +186,7 @@ class AzureBatchExecutor(Executor):
         self._check_open()
         ship_user_modules()
         payload = SharedPayload(next(self._payload_ids), encode_shared(fn))
-        self._ctx.shared[payload.payload_id] = payload
+        self._ctx.queue.shared[payload.payload_id] = payload
         chunks = _chunks(zip(*iterables), chunksize)  # noqa: B905 - stops at the shortest
         submit = _ChunkSubmitter(self, payload.payload_id)
         if buffersize is None:
@@ -217,17 +215,16 @@ class AzureBatchExecutor(Executor):
         with self._shutdown_lock:
             self._shutdown = True
             with ctx.lock:
-                ctx.shutdown = True
-                ctx.terminate = ctx.terminate or terminate
+                ctx.flags.shutdown = True
+                ctx.flags.terminate = ctx.flags.terminate or terminate
                 if cancel_futures or terminate:
-                    while ctx.pending:
-                        item = ctx.pending.popleft()
-                        if item.future.cancel():
-                            ctx.cancelled_by_shutdown += 1
-                        notify_cancelled(item.future)
+                    while ctx.queue.pending:
+                        item = ctx.queue.pending.popleft()
+                        if cancel(item):
+                            ctx.flags.cancelled_by_shutdown += 1
             ctx.wakeup.set()
-        if wait and self._poller is not threading.current_thread():
-            self._poller.join()
+        if wait and self._manager is not threading.current_thread():
+            self._manager.join()
 
     def terminate(self, wait: bool = False) -> None:
         """Shut down now, ending the work in flight: ``shutdown(wait, cancel_futures=True,
@@ -248,28 +245,29 @@ class AzureBatchExecutor(Executor):
     def task_output(self, future: Future) -> TaskOutput:
         """The whole stdout and stderr of the task behind `future` (a future this executor's
         submit() returned, once done), read from their blobs: one request each."""
-        index = self._ctx.task_index.get(future)
+        index = self._ctx.queue.task_index.get(future)
         if index is None:
             raise ValueError("task_output(): this future was not returned by this "
                              "executor's submit() (map() results have no future)")
         if not future.done():
-            raise ValueError(f"task_output(): task {self._ctx.layout.task_id(index)} has not "
-                             "finished; Batch uploads its output when it ends")
-        store, lay = self._ctx.store, self._ctx.layout
+            task_id = self._ctx.services.layout.task_id(index)
+            raise ValueError(f"task_output(): task {task_id} has not finished; Batch uploads "
+                             "its output when it ends")
+        store, lay = self._ctx.services.store, self._ctx.services.layout
         return TaskOutput(decode_output(store.download(lay.stdout_blob(index))),
                           decode_output(store.download(lay.stderr_blob(index))))
 
     def _interrupted(self, exc: BaseException) -> None:
         """An interrupt reached the user's code: end this executor's work now (once)."""
         ctx = self._ctx
-        if ctx.interrupted is None:
-            ctx.interrupted = type(exc).__name__
+        if ctx.flags.interrupted is None:
+            ctx.flags.interrupted = type(exc).__name__
         self.shutdown(wait=True, cancel_futures=True, terminate=True)
 
     # ------------------------------------------------------------------ for tests and tools
     @property
     def job_id(self) -> str:
-        return self._ctx.layout.job_id
+        return self._ctx.services.layout.job_id
 
     @property
     def pool_id(self) -> str:
@@ -287,7 +285,7 @@ class AzureBatchExecutor(Executor):
     @property
     def broken(self) -> BrokenBatchExecutor | None:
         """Why the executor cannot go on (submit raises it), or None."""
-        return self._ctx.broken
+        return self._ctx.flags.broken
 
     @property
     def shut_down(self) -> bool:
@@ -296,7 +294,7 @@ class AzureBatchExecutor(Executor):
 
     def request_counts(self) -> dict[str, int]:
         """Requests sent so far by kind ('batch.add', 'blob.get', ...), plus 'ticks'."""
-        counts = self._ctx.stats.snapshot()
+        counts = self._ctx.services.stats.snapshot()
         counts["ticks"] = self._ctx.ticks
         return counts
 
@@ -308,12 +306,12 @@ class AzureBatchExecutor(Executor):
     # ------------------------------------------------------------------ internals
     def _check_open(self) -> None:
         if self._pid != os.getpid():
-            raise ForkedExecutorError(self._pid, os.getpid(), self._ctx.layout.job_id)
-        if self._ctx.broken is not None:
-            raise BrokenBatchExecutor(str(self._ctx.broken)) from self._ctx.broken
+            raise ForkedExecutorError(self._pid, os.getpid(), self._ctx.services.layout.job_id)
+        if self._ctx.flags.broken is not None:
+            raise BrokenBatchExecutor(str(self._ctx.flags.broken)) from self._ctx.flags.broken
         if self._shutdown:
             raise RuntimeError("cannot schedule new futures after shutdown")
-        if _poller._global_shutdown:
+        if manager._global_shutdown:
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
 
     def _enqueue(self, spec: bytes, shared_id: int | None, *, chunked: bool,
@@ -324,13 +322,13 @@ class AzureBatchExecutor(Executor):
             self._check_open()
             with ctx.lock:
                 for digest, data in objects.items():  # uploaded once per executor
-                    if digest not in ctx.objects:
-                        ctx.objects[digest] = SharedObject(data)
-                index = ctx.next_index()
+                    if digest not in ctx.queue.objects:
+                        ctx.queue.objects[digest] = SharedObject(data)
+                index = ctx.queue.next_index()
                 item = WorkItem(future, index, spec, shared_id, chunked,
-                                ctx.layout.task_id(index), tuple(objects))
-                ctx.pending.append(item)
-                ctx.task_index[future] = index
+                                ctx.services.layout.task_id(index), tuple(objects))
+                ctx.queue.pending.append(item)
+                ctx.queue.task_index[future] = index
             future.add_done_callback(self._on_cancel)
             if not ctx.wakeup.is_set():  # the poller clears it before it looks at `pending`
                 ctx.wakeup.set()
@@ -359,13 +357,13 @@ class _ChunkSubmitter:
     def __init__(self, executor: AzureBatchExecutor, payload_id: int) -> None:
         self.executor_ref = weakref.ref(executor)
         self.payload_id = payload_id
-        self.shared_file = executor._ctx.layout.shared_file(payload_id)
+        self.shared_file = executor._ctx.services.layout.shared_file(payload_id)
 
     def __call__(self, chunk: list[Call]) -> Future:
         executor = self.executor_ref()
         if executor is None:
             raise RuntimeError("cannot schedule new futures after the executor was collected")
-        divert = Divert(executor._ctx.layout.shared_file)
+        divert = Divert(executor._ctx.services.layout.shared_file)
         try:
             spec = encode_chunk(self.shared_file, chunk, divert)
         except TaskPicklingError as exc:

@@ -1,17 +1,17 @@
-"""The poller: the one background thread per executor that talks to Batch after submit().
+"""The manager: the one background thread per executor that talks to Batch after submit().
 
 Role: like CPython's ``_ExecutorManagerThread``. It holds only a weakref to the
-executor and shares a `_context.JobContext` with it; it wakes on an Event (a
-submit, a cancel, shutdown) or when its poll interval is up, and its `run()` reads
-as a list of verbs:
+executor and shares a `state.JobContext` with it; it owns the `lifecycle.WorkTable` of
+the work items it took from the submit queue; it wakes on an Event (a submit, a cancel,
+shutdown) or when its poll interval is up, and its `run()` reads as a list of verbs:
 
-    dispatch pending work items  `_dispatch.Dispatcher`: uploads in a bounded thread pool,
+    dispatch pending work items  `dispatch.Dispatcher`: uploads in a bounded thread pool,
                                  create_task_collection (<= 100 tasks per call, in
                                  parallel); accepted futures go PENDING -> RUNNING
     collect completed tasks      batch.CompletionFeed: one request per idle tick (the job's
                                  task counts), a listing of the tasks completed since a
                                  watermark when the count moved; then download outputs in
-                                 parallel and resolve each future exactly once
+                                 parallel and settle each future (`lifecycle.settle`)
     check health                 every few seconds: the job still active, the pool still there
                                  (not while listings find completed tasks: that shows both)
 
@@ -40,8 +40,9 @@ from ..cloud.batch import CompletedTask, CompletionFeed, JobGone
 from ..cloud.codes import ENDED_CODES, error_code, is_gone, is_service_error
 from ..config import first_line, mask_secrets
 from ..errors import BrokenBatchExecutor, TaskFailedError, TaskTerminatedError
-from ..wire.codec import WorkItem, broken, decode_outcome, fail, notify_cancelled, settle
+from ..wire.codec import decode_outcome
 from .dispatch import Dispatcher
+from .lifecycle import WorkItem, WorkTable, broken, end, fail, settle
 from .output import echo
 from .state import JobContext
 
@@ -60,32 +61,31 @@ def python_exit() -> None:
     last = getattr(sys, "last_value", None)  # the exception the interpreter is exiting with
     interrupted = isinstance(last, BaseException) and not isinstance(last, Exception)
     for ctx in list(_contexts):
-        if interrupted or ctx.interrupted:  # never leave the interrupted work running
-            ctx.interrupted = ctx.interrupted or type(last).__name__
-            ctx.terminate = True
+        if interrupted or ctx.flags.interrupted:  # never leave the interrupted work running
+            ctx.flags.interrupted = ctx.flags.interrupted or type(last).__name__
+            ctx.flags.terminate = True
         ctx.wakeup.set()
     for thread in threading.enumerate():
-        if isinstance(thread, Poller):
+        if isinstance(thread, Manager):
             thread.join()
 
 
-class Poller(threading.Thread):
+class Manager(threading.Thread):
     """Turns pending work items into Batch tasks (through its `Dispatcher`), and completed
     tasks into resolved futures."""
 
     def __init__(self, executor: Any, ctx: JobContext) -> None:
-        super().__init__(name=f"abx-poller-{ctx.layout.job_id}", daemon=True)
+        super().__init__(name=f"abx-manager-{ctx.services.layout.job_id}", daemon=True)
         self.ctx = ctx
         self.executor_ref = weakref.ref(executor, lambda _: ctx.wakeup.set())
-        self.in_flight: dict[str, WorkItem] = {}  # accepted by Batch, not completed yet
-        self.early: dict[str, CompletedTask] = {}  # completed before their add was harvested
-        self.feed = CompletionFeed(ctx.batch, ctx.layout.job_id)
+        self.table = WorkTable()  # the items taken from the queue: ADDING or IN_FLIGHT
+        self.feed = CompletionFeed(ctx.services.batch, ctx.services.layout.job_id)
         self.interval = C.MIN_POLL_INTERVAL
         self.next_poll = 0.0
         self.next_health = time.monotonic() + C.HEALTH_CHECK_INTERVAL
         self.failures = 0
         self.io = ThreadPoolExecutor(C.IO_THREADS, thread_name_prefix="abx-io")
-        self.dispatcher = Dispatcher(ctx, self.io, self.in_flight)
+        self.dispatcher = Dispatcher(ctx, self.io, self.table)
         _contexts.add(ctx)
 
     # ------------------------------------------------------------------ the loop
@@ -93,7 +93,7 @@ class Poller(threading.Thread):
         try:
             while True:
                 self.wait_for_work()
-                if self.ctx.terminate:
+                if self.ctx.flags.terminate:
                     self.terminate_all()
                     return
                 self.dispatch_pending()
@@ -110,12 +110,12 @@ class Poller(threading.Thread):
     def wait_for_work(self) -> None:
         ctx = self.ctx
         ctx.wakeup.clear()
-        if self.done() or ctx.terminate:
+        if self.done() or ctx.flags.terminate:
             return
         waits = [self.dispatcher.due_in()]
-        if self.in_flight:
+        if self.table.in_flight():
             waits.append(max(0.0, self.next_poll - time.monotonic()))
-        if ctx.cancelled:
+        if ctx.queue.cancelled:
             waits.append(0.0)
         timeout = min((w for w in waits if w is not None), default=None)
         if timeout is None or timeout > 0:
@@ -123,14 +123,13 @@ class Poller(threading.Thread):
 
     def done(self) -> bool:
         ctx = self.ctx
-        stopping = ctx.shutdown or _global_shutdown or self.executor_ref() is None
-        return (stopping and not ctx.pending and not self.in_flight
-                and not self.dispatcher.adding)
+        stopping = ctx.flags.shutdown or _global_shutdown or self.executor_ref() is None
+        return stopping and not ctx.queue.pending and not self.table and not self.dispatcher.adds
 
     def dispatch_pending(self) -> None:
         dispatcher = self.dispatcher
         dispatcher.harvest_adds()
-        idle = not self.in_flight and not dispatcher.adding
+        idle = not self.table
         if dispatcher.send_pending() and idle:  # the first tasks: poll soon, then back off
             self.interval = C.MIN_POLL_INTERVAL
             self.next_poll = time.monotonic() + self.interval
@@ -139,9 +138,9 @@ class Poller(threading.Thread):
     def collect_completed(self) -> None:
         """When a tick is due: find newly completed tasks (one request while idle), fetch
         their outcomes in parallel, resolve their futures."""
-        mine = [(self.early.pop(t), self.in_flight[t]) for t in list(self.early)
-                if t in self.in_flight]  # completed before their add reply was harvested
-        if self.in_flight and time.monotonic() >= self.next_poll:
+        table = self.table
+        mine = list(table.harvest_early())  # completed before their add reply was harvested
+        if table.in_flight() and time.monotonic() >= self.next_poll:
             self.ctx.ticks += 1
             try:
                 new = self.feed.poll()
@@ -153,18 +152,15 @@ class Poller(threading.Thread):
                 self.back_off(moved=bool(new))
                 if new:  # tasks completing: the job and pool are alive, no health check due
                     self.next_health = time.monotonic() + C.HEALTH_CHECK_INTERVAL
-            adding = self.dispatcher.adding_ids() if new else set()
             for t in new:
-                if t.task_id in self.in_flight:
-                    mine.append((t, self.in_flight[t.task_id]))
-                elif t.task_id in adding:
-                    self.early[t.task_id] = t
-            if len(mine) == len(self.in_flight):
+                item = table.completed(t)
+                if item is not None:
+                    mine.append((t, item))
+            if not table.in_flight():
                 self.feed.flowing = False  # nothing left to flow: count first next time
         fatal: BaseException | None = None
         for (task, item), fut in [(pair, self.io.submit(self.fetch_outcome, *pair))
                                   for pair in mine]:
-            del self.in_flight[task.task_id]
             fatal = self.resolve(item, task, fut) or fatal
         if fatal is not None:
             raise fatal
@@ -173,7 +169,7 @@ class Poller(threading.Thread):
         if is_gone(exc):
             raise exc
         self.failures += 1
-        log.warning("poll of job %s failed (%d in a row): %s", self.ctx.layout.job_id,
+        log.warning("poll of job %s failed (%d in a row): %s", self.ctx.services.layout.job_id,
                     self.failures, first_line(exc))
         if self.failures >= MAX_POLL_FAILURES:
             raise exc
@@ -182,26 +178,27 @@ class Poller(threading.Thread):
 
     def back_off(self, moved: bool) -> None:
         """Next tick: one poll interval after results flowed, else doubling up to it."""
-        cap = self.ctx.settings.poll_interval
+        cap = self.ctx.services.settings.poll_interval
         self.interval = cap if moved else min(cap, self.interval * 2)
         self.next_poll = time.monotonic() + self.interval
 
     def fetch_outcome(self, task: CompletedTask, item: WorkItem) -> Any:
         """The decoded outcome of a completed task, or a TaskFailedError when it left none."""
-        data = self.ctx.store.download(self.ctx.layout.outputs_blob(item.index))
+        data = self.ctx.services.store.download(self.ctx.services.layout.outputs_blob(item.index))
         if data is not None:
             return decode_outcome(data)
         return self.task_failed(task, item)
 
     def task_failed(self, task: CompletedTask, item: WorkItem) -> TaskFailedError:
-        lay = self.ctx.layout
+        lay = self.ctx.services.layout
         stderr_blob = lay.stderr_blob(item.index)
         error = TaskFailedError.describe(
             task_id=task.task_id, job_id=lay.job_id, exit_code=task.exit_code,
             result=task.result, failure_code=task.failure_code,
-            failure_message=task.failure_message, stderr_tail=self.ctx.store.tail(stderr_blob),
+            failure_message=task.failure_message,
+            stderr_tail=self.ctx.services.store.tail(stderr_blob),
             stdout_blob=lay.stdout_blob(item.index), stderr_blob=stderr_blob,
-            container_url=self.ctx.store.container_url,
+            container_url=self.ctx.services.store.container_url,
         )
         error.args = (mask_secrets(error.args[0]),)
         return error
@@ -211,28 +208,28 @@ class Poller(threading.Thread):
         exc = fut.exception()
         if exc is not None:
             if is_gone(exc):
-                fail(item.future, broken("the outputs could not be read", exc))
+                fail(item, broken("the outputs could not be read", exc))
                 return exc
-            fail(item.future, exc)
+            fail(item, exc)
             return None
         outcome = fut.result()
         if isinstance(outcome, TaskFailedError):
-            fail(item.future, outcome)
+            fail(item, outcome)
             return None
-        if outcome.output and self.ctx.settings.echo_output:
+        if outcome.output and self.ctx.services.settings.echo_output:
             echo(item.task_id, outcome.output)
         return settle(item, outcome, self.mark_broken)
 
     def mark_broken(self, exc: BrokenBatchExecutor) -> None:
         with self.ctx.lock:  # from now on submit() raises
-            self.ctx.broken = self.ctx.broken or exc
+            self.ctx.flags.broken = self.ctx.flags.broken or exc
 
     def check_health(self) -> None:
-        if not self.in_flight or time.monotonic() < self.next_health:
+        if not self.table.in_flight() or time.monotonic() < self.next_health:
             return
         self.next_health = time.monotonic() + C.HEALTH_CHECK_INTERVAL
         try:
-            self.ctx.batch.check_alive(self.ctx.layout.job_id)
+            self.ctx.services.batch.check_alive(self.ctx.services.layout.job_id)
         except JobGone:
             raise
         except Exception as exc:
@@ -242,12 +239,13 @@ class Poller(threading.Thread):
     def finish_job(self) -> None:
         ctx = self.ctx
         try:
-            ctx.batch.terminate_job(ctx.layout.job_id, "AllWorkDone")
-            if ctx.settings.delete_pool_when_done:
-                ctx.batch.delete_pool()
-                log.info("deleting pool %s (delete_pool_when_done=True)", ctx.settings.pool_id)
+            ctx.services.batch.terminate_job(ctx.services.layout.job_id, "AllWorkDone")
+            if ctx.services.settings.delete_pool_when_done:
+                ctx.services.batch.delete_pool()
+                log.info("deleting pool %s (delete_pool_when_done=True)",
+                         ctx.services.settings.pool_id)
         except Exception as exc:
-            log.warning("could not end job %s: %s", ctx.layout.job_id, first_line(exc))
+            log.warning("could not end job %s: %s", ctx.services.layout.job_id, first_line(exc))
         self.close_clients()
 
     def terminate_all(self) -> None:
@@ -255,46 +253,43 @@ class Poller(threading.Thread):
         (running ones are killed, queued ones never start), terminate the job, then resolve
         every future: cancelled when Batch never had its task, else failed with
         TaskTerminatedError."""
-        ctx, job_id = self.ctx, self.ctx.layout.job_id
+        ctx, job_id = self.ctx, self.ctx.services.layout.job_id
         with ctx.lock:
-            queued = list(ctx.pending)
-            ctx.pending.clear()
-        wait(list(self.dispatcher.adding))  # their tasks may be in the job: end them too
-        items = self.dispatcher.abandon() + list(self.in_flight.values())
-        self.in_flight.clear()
-        if ctx.interrupted:  # the user pressed Ctrl-C: say what is being ended, visibly
+            queued = list(ctx.queue.pending)
+            ctx.queue.pending.clear()
+        wait(list(self.dispatcher.adds))  # their tasks may be in the job: end them too
+        self.dispatcher.adds.clear()
+        items = self.table.clear()
+        if ctx.flags.interrupted:  # the user pressed Ctrl-C: say what is being ended, visibly
             log.warning("%s: terminating Batch job %s: %d task(s) in flight ended, "
-                        "%d queued call(s) cancelled", ctx.interrupted, job_id, len(items),
-                        len(queued) + ctx.cancelled_by_shutdown)
+                        "%d queued call(s) cancelled", ctx.flags.interrupted, job_id, len(items),
+                        len(queued) + ctx.flags.cancelled_by_shutdown)
         else:
             log.info("terminating job %s (%d task(s) in flight)", job_id, len(items))
-        ends = [self.io.submit(ctx.batch.terminate_task, job_id, item.task_id)
+        ends = [self.io.submit(ctx.services.batch.terminate_task, job_id, item.task_id)
                 for item in items]  # queued tasks too: a job's end kills only running ones
-        for error in [end.exception() for end in ends]:
+        for error in [request.exception() for request in ends]:
             if error is not None and error_code(error) not in ENDED_CODES:
                 log.warning("could not terminate a task of job %s: %s", job_id,
                             first_line(error))
         try:
-            ctx.batch.terminate_job(job_id, "ExecutorTerminated")
+            ctx.services.batch.terminate_job(job_id, "ExecutorTerminated")
         except Exception as exc:
             if error_code(exc) not in ENDED_CODES:
                 log.warning("could not terminate job %s: %s", job_id, first_line(exc))
         for item in queued + items:
-            if item.future.cancel():
-                notify_cancelled(item.future)
-            else:
-                fail(item.future, TaskTerminatedError(
-                    f"task {item.task_id} of job {job_id} was terminated by terminate()"))
-        if ctx.settings.delete_pool_when_done:
+            end(item, TaskTerminatedError(
+                f"task {item.task_id} of job {job_id} was terminated by terminate()"))
+        if ctx.services.settings.delete_pool_when_done:
             try:
-                ctx.batch.delete_pool()
+                ctx.services.batch.delete_pool()
             except Exception as exc:
-                log.warning("could not delete pool %s: %s", ctx.settings.pool_id,
+                log.warning("could not delete pool %s: %s", ctx.services.settings.pool_id,
                             first_line(exc))
         self.close_clients()
 
     def close_clients(self) -> None:
-        for closer in (self.ctx.batch.close, self.ctx.store.close):
+        for closer in (self.ctx.services.batch.close, self.ctx.services.store.close):
             try:
                 closer()
             except Exception:  # noqa: S110 - closing is best effort
@@ -304,19 +299,18 @@ class Poller(threading.Thread):
         """Fail every pending and in-flight future with BrokenBatchExecutor (cause chained)."""
         ctx = self.ctx
         reason = _reason(cause)
-        log.error("executor for job %s is broken: %s", ctx.layout.job_id, reason)
+        log.error("executor for job %s is broken: %s", ctx.services.layout.job_id, reason)
         with ctx.lock:
-            if ctx.broken is None:
-                ctx.broken = cause if isinstance(cause, BrokenBatchExecutor) else broken(
+            if ctx.flags.broken is None:
+                ctx.flags.broken = cause if isinstance(cause, BrokenBatchExecutor) else broken(
                     reason, cause)
-            items = list(ctx.pending) + list(self.in_flight.values())
-            items += self.dispatcher.abandon()
-            ctx.pending.clear()
-            self.in_flight.clear()
+            items = list(ctx.queue.pending) + self.table.clear()
+            ctx.queue.pending.clear()
+        self.dispatcher.adds.clear()
         for item in items:
-            fail(item.future, broken(reason, cause))
+            fail(item, broken(reason, cause))
         try:
-            ctx.batch.terminate_job(ctx.layout.job_id, "ExecutorBroken")
+            ctx.services.batch.terminate_job(ctx.services.layout.job_id, "ExecutorBroken")
         except Exception:  # noqa: S110 - best effort: the job may well be gone
             pass
         self.close_clients()

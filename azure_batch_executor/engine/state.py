@@ -1,9 +1,15 @@
-"""The state one executor shares with its poller thread.
+"""The state an executor shares with its manager thread, split by kind.
 
-Role: one `JobContext` per executor. The caller's thread (`executor`) appends work
-items to `pending` under `lock` and sets `wakeup`; the poller thread takes them
-(`_dispatch`), resolves their futures (`_poller`), and records in `broken` why the
-executor cannot go on (then submit() raises it). Nothing here talks to the network.
+Role: one `JobContext` per executor, made of
+- `Services`: what the executor talks to (settings, job layout, blob store, Batch service,
+  request counts); fixed for its life;
+- `SubmitQueue`: what callers hand the manager thread: work items in `pending` (appended by
+  `submit()`/`map()`, taken by dispatch), the map payloads and large arguments they need;
+- `Flags`: why the manager must stop or end things (shutdown, terminate, interrupted, the
+  error that broke the executor), as loky's ``_ExecutorFlags``.
+`JobContext.lock` guards `queue` and `flags`; callers set `wakeup` after a change. The
+work items the manager has taken are in its own table (`lifecycle.WorkTable`). Nothing
+here talks to the network.
 """
 
 from __future__ import annotations
@@ -19,43 +25,65 @@ from ..cloud.retry import RequestStats
 from ..cloud.storage import BlobStore
 from ..config import Settings
 from ..errors import BrokenBatchExecutor
-from ..wire.codec import SharedObject, SharedPayload, WorkItem
+from ..wire.codec import SharedObject, SharedPayload
 from ..wire.layout import JobLayout
+from .lifecycle import WorkItem
 
 
-@dataclass(eq=False)
-class JobContext:
-    """State shared by an executor and its poller (the executor's lock guards `pending`)."""
+@dataclass(frozen=True, eq=False)
+class Services:
+    """What an executor talks to, fixed for its life."""
 
     settings: Settings
     layout: JobLayout
     store: BlobStore
     batch: BatchService
     stats: RequestStats
-    max_workers: int
     config_inline: bool = False  # config.pickle travels in the job's environment, not a blob
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    wakeup: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(eq=False)
+class SubmitQueue:
+    """Work handed from callers to the manager thread (under `JobContext.lock`)."""
+
     pending: collections.deque[WorkItem] = field(default_factory=collections.deque)
-    shared: dict[int, SharedPayload] = field(default_factory=dict)
+    cancelled: bool = False  # a pending future was cancelled: sweep `pending`
+    shared: dict[int, SharedPayload] = field(default_factory=dict)  # map() functions, by id
     objects: dict[str, SharedObject] = field(default_factory=dict)  # large args, by sha256
-    shutdown: bool = False
-    terminate: bool = False  # terminate(): end the job's tasks, fail what is in flight
-    broken: BrokenBatchExecutor | None = None
-    cancelled: bool = False  # a pending future was cancelled: sweep the queue
-    cancelled_by_shutdown: int = 0  # pending futures shutdown(cancel_futures=True) cancelled
-    interrupted: str | None = None  # an interrupt ended the work (its name), for the log line
     task_index: weakref.WeakKeyDictionary[Future, int] = field(
         default_factory=weakref.WeakKeyDictionary)  # submit() futures -> task index
     counter: int = 0
-    ticks: int = 0  # poll ticks (task-count requests), for tests and benchmarks
 
     def next_index(self) -> int:
         index = self.counter
         self.counter += 1
         return index
 
+
+@dataclass(eq=False)
+class Flags:
+    """Why the manager thread must stop or end things (under `JobContext.lock`)."""
+
+    shutdown: bool = False
+    terminate: bool = False  # terminate(): end the job's tasks, fail what is in flight
+    broken: BrokenBatchExecutor | None = None  # why the executor cannot go on
+    interrupted: str | None = None  # an interrupt ended the work (its name), for the log line
+    cancelled_by_shutdown: int = 0  # pending futures shutdown(cancel_futures=True) cancelled
+
+
+@dataclass(eq=False)
+class JobContext:
+    """State shared by an executor and its manager thread."""
+
+    services: Services
+    max_workers: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    wakeup: threading.Event = field(default_factory=threading.Event)
+    queue: SubmitQueue = field(default_factory=SubmitQueue)
+    flags: Flags = field(default_factory=Flags)
+    ticks: int = 0  # poll ticks (task-count requests), for tests and benchmarks
+
     def on_cancel(self, future: Future) -> None:
         if future.cancelled():
-            self.cancelled = True
+            self.queue.cancelled = True
             self.wakeup.set()

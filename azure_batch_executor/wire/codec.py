@@ -26,9 +26,7 @@ import io
 import operator
 import pickle
 import sys
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from types import BuiltinFunctionType, CodeType, FunctionType, ModuleType
 from typing import Any
@@ -37,11 +35,9 @@ import cloudpickle
 
 from .. import constants as C
 from ..errors import (
-    BrokenBatchExecutor,
     RemoteError,
     RemoteTraceback,
     TaskPicklingError,
-    VersionMismatchError,
 )
 from .pickling import Pickler, dumps
 from .shipping import is_user_module as is_user_module  # re-exported
@@ -59,24 +55,6 @@ def client_versions() -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------ local side
-@dataclass(eq=False, slots=True)
-class WorkItem:
-    """One Batch task seen from the client. Stays local; owns the future.
-
-    `spec` is the pickled task spec; `shared_id` names the map payload it needs (or None),
-    `objects` the large arguments (`Divert`);
-    `chunked` futures resolve to a list of (ok, value) pairs, one per call of the chunk.
-    """
-
-    future: Future
-    index: int
-    spec: bytes
-    shared_id: int | None = None
-    chunked: bool = False
-    task_id: str = ""
-    objects: tuple[str, ...] = ()  # digests of the large arguments it references
-
-
 @dataclass(eq=False)
 class SharedPayload:
     """A function shared by the tasks of one map() call: uploaded once, before its first task."""
@@ -84,7 +62,6 @@ class SharedPayload:
     payload_id: int
     data: bytes
     uploaded: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass(eq=False)
@@ -424,63 +401,3 @@ def decode_row(row: Row) -> tuple[bool, Any]:
             err.__cause__ = exc
             return False, err
     return False, rebuild_error(("raise",) + tuple(row[1:]))
-
-
-def settle(
-    item: WorkItem, outcome: Outcome, on_broken: Callable[[BrokenBatchExecutor], None]
-) -> BrokenBatchExecutor | None:
-    """Resolve `item`'s future from its task's outcome, exactly once.
-
-    A fatal outcome of the node's environment (version mismatch) or of the initializer
-    breaks the executor: `on_broken` is told before the future fails, and the error is
-    returned. A spec that failed to unpickle on the node fails only this future.
-    """
-    try:
-        if outcome.fatal is not None:
-            stage, rest = outcome.fatal[0], tuple(outcome.fatal[1:])
-            if stage in ("versions", "initializer"):
-                exc = (VersionMismatchError(rest[2]) if stage == "versions" else broken(
-                    "a task initializer failed, the executor is not usable anymore",
-                    rebuild_error(("raise",) + rest)))
-                on_broken(exc)
-                fail(item.future, exc)
-                return exc
-            fail(item.future, rebuild_error(("raise",) + rest))
-        elif item.chunked:
-            set_result(item.future, [decode_row(row) for row in outcome.results])
-        else:
-            ok, value = decode_row(outcome.results[0])
-            (set_result if ok else fail)(item.future, value)
-    except Exception as error:  # a damaged outputs.pickle must not hang the future
-        fail(item.future, RemoteError(type(error).__name__, f"bad outcome: {error}"))
-    return None
-
-
-def broken(message: str, cause: BaseException) -> BrokenBatchExecutor:
-    exc = BrokenBatchExecutor(message)
-    exc.__cause__ = cause
-    return exc
-
-
-def set_result(future: Future, value: Any) -> None:
-    try:
-        future.set_result(value)
-    except InvalidStateError:  # cancelled meanwhile, or already resolved
-        notify_cancelled(future)
-
-
-def fail(future: Future, exc: BaseException) -> None:
-    try:
-        future.set_exception(exc)
-    except InvalidStateError:
-        notify_cancelled(future)
-
-
-def notify_cancelled(future: Future) -> None:
-    """If `future` was cancelled, tell its waiters (``wait``, ``as_completed``): once, whoever
-    calls and however often (a second call finds it notified already)."""
-    if future.cancelled():
-        try:
-            future.set_running_or_notify_cancel()
-        except RuntimeError:  # CANCELLED_AND_NOTIFIED already
-            pass

@@ -10,6 +10,7 @@ it looks again only when `sys.modules` grew.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import sysconfig
@@ -34,11 +35,9 @@ os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 def _system_paths() -> tuple[str, ...]:
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        try:
-            paths.add(sysconfig.get_paths()[key])
-        except KeyError:
-            pass
+    found = sysconfig.get_paths()
+    paths.update(found[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")
+                 if key in found)
     return tuple(os.path.realpath(p) + os.sep for p in paths if p)
 
 
@@ -68,7 +67,6 @@ def ship_user_modules() -> None:
                 continue
             _checked.add(name)
             if module is not None and is_user_module(name, module):
-                try:
+                # not a real module, or not in sys.modules under its name: nothing to ship
+                with contextlib.suppress(ValueError, TypeError):
                     cloudpickle.register_pickle_by_value(module)
-                except (ValueError, TypeError):
-                    pass

@@ -39,6 +39,7 @@ It runs on the node: the standard library and cloudpickle only (tests/unit/test_
 """
 
 import base64
+import contextlib
 import copyreg
 import io
 import os
@@ -108,10 +109,8 @@ def slot_state(obj):
                 continue
             if name.startswith("__") and not name.endswith("__"):
                 name = f"_{klass.__name__.lstrip('_')}{name}"
-            try:
+            with contextlib.suppress(AttributeError):  # an empty slot
                 state[name] = getattr(obj, name)
-            except AttributeError:
-                pass
     return state
 
 
@@ -159,9 +158,10 @@ class _Loader(pickle.Unpickler):
     arrived by value can be pickled again); nested pickles load the same way. Persistent
     ids name large arguments in resource files (`objects`, each loaded once)."""
 
-    _SWAP = {("cloudpickle.cloudpickle", "_make_function"): _make_function,
-             ("cloudpickle.cloudpickle", "_function_setstate"): _function_setstate,
-             ("_pickle", "loads"): _loads, ("pickle", "loads"): _loads}
+    _SWAP = types.MappingProxyType({
+        ("cloudpickle.cloudpickle", "_make_function"): _make_function,
+        ("cloudpickle.cloudpickle", "_function_setstate"): _function_setstate,
+        ("_pickle", "loads"): _loads, ("pickle", "loads"): _loads})
 
     def __init__(self, file, objects=None, loaded=None):
         super().__init__(file)
@@ -200,7 +200,7 @@ def _error(exc, skip=0):
     tb = "".join(traceback.format_exception(type(exc), exc, tb_obj))
     try:
         payload = dumps(exc)
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - unpicklable: the type, text and traceback go back
         payload = None
     return ("raise", payload, _type_name(exc), _safe_str(exc), tb)
 
@@ -208,14 +208,14 @@ def _error(exc, skip=0):
 def _safe_str(obj):
     try:
         return str(obj)
-    except BaseException:
+    except BaseException:  # noqa: BLE001 - a broken __str__ must not lose the error row
         return "<str() failed>"
 
 
 def _result(value):
     try:
         return ("ok", dumps(value))
-    except BaseException as exc:
+    except BaseException as exc:  # noqa: BLE001 - any pickling failure becomes a "badresult" row
         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         msg = f"result of type {_type_name(value)} could not be pickled: {_safe_str(exc)}"
         return ("badresult", None, _type_name(value), msg, tb)
@@ -256,11 +256,11 @@ def _write_inline(variable, name):
 
 # ------------------------------------------------------------------------------ nesting
 def _register_sequential(joblib):
-    try:  # joblib imports its _parallel_backends module itself
+    # joblib imports its _parallel_backends module itself; a joblib without this API:
+    # nothing to register
+    with contextlib.suppress(Exception):
         joblib.register_parallel_backend("azure_batch",
                                          joblib._parallel_backends.SequentialBackend)
-    except Exception:  # noqa: S110 - a joblib without this API: nothing to register
-        pass
 
 
 class _JoblibHook:
@@ -321,13 +321,13 @@ def run():
         fn, calls = _Loader(io.BytesIO(spec["call"]), spec.get("objects")).load()
         if spec.get("shared"):
             fn = _load_user(spec["shared"])
-    except BaseException as exc:
-        outcome["fatal"] = (stage,) + _error(exc)[1:]
+    except BaseException as exc:  # noqa: BLE001 - reported in outputs.pickle, the worker exits 0
+        outcome["fatal"] = (stage, *_error(exc)[1:])
         return outcome
     for args, kwargs in calls:
         try:
             row = _result(fn(*args, **kwargs))
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - user code: any error goes back as its row
             row = _error(exc, skip=1)
         results.append(row)
     return outcome

@@ -197,12 +197,12 @@ class Core:
             self.defer(lambda: runner.terminate(run_id, reason))
 
     def requeue_task(self, task: Task, now: float, *, bump: bool = True) -> None:
-        """§10.1 rows 10-11: a running task goes back to active."""
+        """Task state machine rows 10-11: a running task goes back to active."""
         if task.state == "running":
             self.stop_run(task.requeue(now, bump=bump), "requeued")
 
     def terminate_task(self, task: Task, now: float, message: str) -> None:
-        """§10.1 row 9: an active or running task is completed as failed (TaskEnded)."""
+        """Task state machine row 9: an active or running task completes as failed (TaskEnded)."""
         if task.state in ("active", "running"):
             self.stop_run(task.terminate(now, message), "terminated")
 

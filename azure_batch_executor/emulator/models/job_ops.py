@@ -1,9 +1,10 @@
 """Job operations and job rules: create / update / replace / disable / enable / terminate / delete.
 
 Role: the job half of the backend, including the rules that end a job without an API
-call (batch-api-subset.md §9): `onAllTasksComplete=terminatejob` (also with zero tasks,
-the real service's trap), job `maxWallClockTime`, and `onTaskFailure=
-performexitoptionsjobaction` with the failed task's `exitOptions.jobAction`.
+call (docs/dev/emulator-rest.md, "Job state machine"):
+`onAllTasksComplete=terminatejob` (also with zero tasks, the real service's trap), job
+`maxWallClockTime`, and `onTaskFailure=performexitoptionsjobaction` with the failed
+task's `exitOptions.jobAction`.
 
 Imports: the standard library, `..exceptions`, `..wire` and sibling model modules.
 """
@@ -71,7 +72,6 @@ class JobOps(Core):
         now = self.now()
         option = option.lower()
         job.touch(now)
-        job.disable_option = option
         for task in list(job.tasks.values()):
             if task.state != "running":
                 continue
@@ -149,7 +149,6 @@ class JobOps(Core):
         if action == "terminate":
             self._terminate(job, "TaskFailed", now)
         elif action == "disable":
-            job.disable_option = "requeue"
             for other in list(job.tasks.values()):
                 self.requeue_task(other, now)
             job.begin("disabling", "disabled", now, self.settings.transition_delay)

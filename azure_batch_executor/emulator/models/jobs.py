@@ -1,4 +1,4 @@
-"""Batch jobs: the job state machine of batch-api-subset.md §9, its tasks, and the BatchJob JSON.
+"""Batch jobs: the job state machine (docs/dev/emulator-rest.md), its tasks, the BatchJob JSON.
 
 Role: `Job` owns its tasks (in creation order, which is also the paging cursor order),
 an index of its active tasks sorted by creation order (what the scheduler scans), the
@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import collections
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import wire
 from .base import Entity
@@ -29,7 +29,7 @@ WRITABLE_DEFAULTS: dict[str, Any] = {
 
 
 class Job(Entity):
-    TRANSITIONS = {
+    TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
         "active": frozenset({"disabling", "terminating", "completed", "deleting"}),
         "disabling": frozenset({"disabled", "terminating", "deleting"}),
         "disabled": frozenset({"enabling", "terminating", "deleting"}),
@@ -47,7 +47,6 @@ class Job(Entity):
         self.end_time: float | None = None
         self.terminate_reason: str | None = None
         self.pending: tuple[float, str] | None = None  # (deadline, state) of a transient state
-        self.disable_option: str | None = None
         self.tasks: dict[str, Task] = {}
         self._order_seqs: list[int] = []
         self._order: list[Task] = []

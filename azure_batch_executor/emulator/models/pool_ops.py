@@ -109,9 +109,6 @@ class PoolOps(Core):
             self._remove_node(pool, node, "requeue", now)
         pool.pending = (now + self.settings.transition_delay, "delete")
 
-    def list_pool_entries(self) -> list[Pool]:
-        return list(self.pools.values())
-
     # --- resize mechanics -----------------------------------------------------------------
 
     def _resize_step(self, pool: Pool, now: float) -> None:
@@ -261,7 +258,7 @@ class PoolOps(Core):
     # --- admin ----------------------------------------------------------------------------
 
     def preempt_node(self, pool_id: str, node_id: str) -> None:
-        pool, node = self.node(pool_id, node_id)
+        _, node = self.node(pool_id, node_id)
         if node.state in ("leavingpool", "preempted", "creating"):
             raise exc.OperationInvalidForCurrentState(
                 f"Node {node.id} is {node.state} and cannot be preempted.")

@@ -2,7 +2,7 @@
 
 Role: `Pool` keeps its definition, targets, `allocationState` (steady / resizing /
 stopping, always present) and its nodes; `Node` is one local "VM": a root directory and
-`taskSlotsPerNode` slots, with the node states of batch-api-subset.md §5.2/§8 as data
+`taskSlotsPerNode` slots, with the node states of docs/dev/emulator-rest.md as data
 (`Node.TRANSITIONS`). Which nodes to add or remove on a resize is decided here; the
 backend applies the consequences to tasks.
 
@@ -15,7 +15,7 @@ import collections
 import itertools
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import wire
 from .base import Entity
@@ -32,7 +32,7 @@ _ip_counter = itertools.count(0)
 
 
 class Node(Entity):
-    TRANSITIONS = {
+    TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
         "creating": frozenset({"starting", "leavingpool"}),
         "starting": frozenset({"idle", "waitingforstarttask", "leavingpool", "preempted"}),
         "waitingforstarttask": frozenset({"idle", "starttaskfailed", "leavingpool",
@@ -124,8 +124,11 @@ class Node(Entity):
 
 
 class Pool(Entity):
-    TRANSITIONS = {"active": frozenset({"deleting"}), "deleting": frozenset()}
-    ALLOCATION = {
+    TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
+        "active": frozenset({"deleting"}),
+        "deleting": frozenset(),
+    }
+    ALLOCATION: ClassVar[dict[str, frozenset[str]]] = {
         "steady": frozenset({"resizing", "stopping"}),
         "resizing": frozenset({"steady", "stopping"}),
         "stopping": frozenset({"steady"}),

@@ -1,4 +1,4 @@
-"""What a task process sees on a node (batch-api-subset.md §11): directories and environment.
+"""What a task process sees on a node (docs/dev/emulator-rest.md): directories, environment.
 
 Role: build the node directory layout and the complete process environment of a task or
 start task, and wrap both into the runner's `RunSpec`. Merge order: base environment ->
@@ -85,7 +85,7 @@ def _finish(env: dict[str, str], service: dict[str, str], wd: Path, shared: Path
     env.update(service)
     env["HOME"] = env["PWD"] = str(wd)
     path = [p for p in env.get("PATH", "").split(os.pathsep) if p]
-    env["PATH"] = os.pathsep.join(path + [str(shared), str(wd)])
+    env["PATH"] = os.pathsep.join([*path, str(shared), str(wd)])
     return env
 
 

@@ -1,7 +1,7 @@
-"""Batch tasks: the task state machine of batch-api-subset.md §10 and the BatchTask JSON.
+"""Batch tasks: the task state machine (docs/dev/emulator-rest.md) and the BatchTask JSON.
 
 Role: `Task` owns one task's definition (as validated from the request) and its
-execution record (`executionInfo`, `nodeInfo`). Each row of the §10.1 transition table
+execution record (`executionInfo`, `nodeInfo`). Each row of that page's transition table
 is one method: `start` (row 2), `finish` (rows 3-8), `requeue` (rows 10-11),
 `terminate` (row 9), `reactivate` (row 12). The allowed state changes are the data in
 `TRANSITIONS`. `exit_options` resolves a task's `exitConditions` for job actions.
@@ -11,7 +11,7 @@ Imports: the standard library, `..wire`, `..runner` (data classes only) and `.ba
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from .. import wire
 from ..runner import RunOutcome
@@ -26,7 +26,7 @@ def failure_info(category: str, code: str, message: str) -> dict[str, Any]:
 
 
 class Task(Entity):
-    TRANSITIONS = {
+    TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
         "active": frozenset({"running", "completed"}),
         "running": frozenset({"completed", "active"}),
         "completed": frozenset({"active"}),
@@ -81,7 +81,7 @@ class Task(Entity):
             self.max_retries = constraints["maxTaskRetryCount"]
         self.touch(now)
 
-    # --- transitions (§10.1) ------------------------------------------------------------
+    # --- transitions (rows of the task state machine) ------------------------------------
 
     def start(self, now: float, pool_id: str, node_id: str, run_id: str) -> None:
         """Row 2: scheduled on a node."""
@@ -242,7 +242,7 @@ def _duration(value: Any) -> float | None:
 
 
 def exit_options(task: Task, outcome_reason: str, exit_code: int | None) -> dict[str, Any]:
-    """The `exitOptions` that apply to a finished task (§5.4), with service defaults."""
+    """The `exitOptions` that apply to a finished task, with the service's defaults."""
     cond = task.spec.get("exitConditions") or {}
     chosen: dict[str, Any] | None = None
     if outcome_reason == "preprocessing":

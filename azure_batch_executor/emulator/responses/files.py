@@ -1,4 +1,4 @@
-"""Handlers for task files and node files (batch-api-subset.md §5.5).
+"""Handlers for task files and node files (docs/dev/emulator-rest.md).
 
 Role: list, read (whole or `ocp-range`, always 200), stat (HEAD) and delete the files a
 task's runner wrote under its task directory (`stdout.txt`, `stderr.txt`, `wd/...`), or
@@ -10,6 +10,7 @@ Imports: the standard library and sibling emulator modules.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -124,10 +125,8 @@ class FileResponses(BaseResponses):
             item: dict = {"name": name, "url": f"{url}/{quote(name, safe='')}",
                           "isDirectory": path.is_dir()}
             if not item["isDirectory"]:
-                try:
+                with contextlib.suppress(OSError):  # gone or unreadable: listed without properties
                     item["properties"] = _file_props(path)
-                except OSError:
-                    pass
             return item
 
         def entries(start: int) -> Iterable[tuple[int, Callable[[], dict]]]:

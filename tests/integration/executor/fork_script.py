@@ -63,7 +63,7 @@ def child_direct(ex: AzureBatchExecutor) -> dict[str, Any]:
             call()
         except ForkedExecutorError as exc:
             report[name] = {"error": str(exc), "seconds": time.monotonic() - start}
-        except BaseException as exc:  # the wrong error: reported as it is
+        except BaseException as exc:  # noqa: BLE001 - the wrong error: reported as it is
             report[name] = {"wrong": f"{type(exc).__name__}: {exc}"}
         else:
             report[name] = {"wrong": "no error"}
@@ -87,7 +87,7 @@ def fork(body: Any, leave: str) -> dict[str, Any]:
         os.close(read_end)
         try:
             report = body()
-        except BaseException:
+        except BaseException:  # noqa: BLE001 - the child must report and leave, whatever happened
             report = {"ok": False, "raised": traceback.format_exc()}
         with os.fdopen(write_end, "w") as out:
             json.dump(report, out)

@@ -148,7 +148,7 @@ def test_cancelling_100000_pending_futures_from_threads_while_dispatching(
     assert first.result(timeout=TIMEOUT) == "resolved by its task"
     assert ex.broken is None
     ex.terminate()
-    done, not_done = wait(pending + [first], timeout=TIMEOUT)
+    _, not_done = wait([*pending, first], timeout=TIMEOUT)
     assert not not_done, f"{len(not_done)} futures never resolved"
     assert ex.broken is None
     ran = [f for f in pending if not f.cancelled()]

@@ -27,7 +27,7 @@ def _blob_names(local_stack, ex) -> set[str]:
 
 
 def _job_environment(ex) -> dict[str, str]:
-    job = ex._ctx.batch.client.get_job(ex.job_id)
+    job = ex._ctx.services.batch.client.get_job(ex.job_id)
     return {e.name: e.value for e in job.common_environment_settings or []}
 
 

@@ -50,7 +50,7 @@ class BatchBinding:
         return AzureBatchExecutor(max_workers=max_workers, **kwargs)
 
     def threads_of(self, executor):
-        return [executor._poller]
+        return [executor._manager]
 
 
 class TestThreadPoolExecutor(ThreadPoolBinding, ExecutorTests):

@@ -159,7 +159,7 @@ def row_version_mismatch(c: Ctx) -> Future:
     ex = c.make()
     f = ex.submit(identity, 1)
     f.exception(TIMEOUT)
-    wait_until(lambda: ex._ctx.broken is not None, "the executor to break")
+    wait_until(lambda: ex._ctx.flags.broken is not None, "the executor to break")
     with pytest.raises(BrokenExecutor):
         ex.submit(identity, 2)
     return f

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from azure.core.exceptions import ServiceResponseError
+from azure.core.exceptions import ResourceNotFoundError, ServiceResponseError
 
 from azure_batch_executor.cloud import storage as storage
 from azure_batch_executor.cloud.batch import BatchService, lower
@@ -101,7 +101,7 @@ def test_delete_job(layers) -> None:
     batch.delete_job(job_id)
     try:
         state = lower(batch.client.get_job(job_id).state)
-    except Exception as exc:  # already gone
+    except ResourceNotFoundError as exc:  # already gone
         assert "JobNotFound" in str(exc)
     else:
         assert state == "deleting"

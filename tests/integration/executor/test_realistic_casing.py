@@ -46,5 +46,5 @@ def test_pascal_case_statuses_and_results(pascal_emulator, local_stack) -> None:
         # a task added twice (as a retried add would) counts as accepted: TaskExists
         job_id = ex.job_id
         body = '{"id": "task-000000", "commandLine": "true"}'
-        results = ex._ctx.batch.add_collection(job_id, [body])
+        results = ex._ctx.services.batch.add_collection(job_id, [body])
         assert results[0].accepted

@@ -41,7 +41,7 @@ def test_terminate_ends_the_tasks_in_flight_and_resolves_every_future(
         ex.terminate()
     else:
         ex.shutdown(wait=False, cancel_futures=True, terminate=True)
-    done, not_done = wait(futures, timeout=30)
+    _, not_done = wait(futures, timeout=30)
     assert not not_done and time.monotonic() - start < 60
     assert all(f.cancelled() for f in futures[3:])
     for f in futures[:3]:

@@ -68,7 +68,7 @@ def test_bad_signature_reports_the_string_to_sign() -> None:
 
 
 def test_tampered_path_fails() -> None:
-    raw_path, raw_query, headers = _sdk_signed("GET", "/pools/p1", {"api-version": "2025-06-01"})
+    _, raw_query, headers = _sdk_signed("GET", "/pools/p1", {"api-version": "2025-06-01"})
     with pytest.raises(exc.AuthenticationFailed):
         auth.verify("GET", "/pools/p2", raw_query, headers, ACCOUNT, KEY)
 

@@ -103,7 +103,7 @@ def test_unknown_and_not_emulated_properties_name_loose() -> None:
         schema.validate({"id": "t", "commandLine": "x", "colour": 1}, schema.TASK_CREATE,
                         loose=False)
     assert info.value.values["PropertyName"] == "colour"
-    with pytest.raises(exc.InvalidPropertyValue, match="jobManagerTask.*--loose"):
+    with pytest.raises(exc.InvalidPropertyValue, match=r"jobManagerTask.*--loose"):
         schema.validate({"id": "j", "poolInfo": {}, "jobManagerTask": {}}, schema.JOB_CREATE,
                         loose=False)
     with pytest.raises(exc.InvalidPropertyValue, match="enableAutoScale"):

@@ -66,7 +66,7 @@ def _ref_check(value: Any, spec: schema.F, *, loose: bool, name: str) -> Any:
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise validator._invalid(name, "expected an integer")
-        if spec.lo is not None and value < spec.lo or spec.hi is not None and value > spec.hi:
+        if (spec.lo is not None and value < spec.lo) or (spec.hi is not None and value > spec.hi):
             bounds = f"{spec.lo if spec.lo is not None else '-inf'}.." \
                      f"{spec.hi if spec.hi is not None else 'inf'}"
             raise validator._invalid(name, f"{value} is outside the allowed range {bounds}",

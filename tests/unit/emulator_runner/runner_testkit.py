@@ -8,6 +8,7 @@ behaviour can be tested without Azurite.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import threading
@@ -78,10 +79,8 @@ class FakeBlobServer:
                 self.wfile.flush()
                 if reply.before_body is not None:
                     reply.before_body()
-                try:
+                with contextlib.suppress(OSError):  # the client gave up
                     self.wfile.write(reply.tail)
-                except OSError:
-                    pass  # the client gave up
 
             do_GET = do_PUT = _handle
 

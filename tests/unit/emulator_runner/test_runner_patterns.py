@@ -10,7 +10,6 @@ from azure_batch_executor.emulator.patterns import (
     Match,
     blob_name,
     expand_vars,
-    has_wildcards,
     match_files,
 )
 
@@ -136,5 +135,6 @@ def test_expand_vars(text: str, expected: str) -> None:
         ("a[", False),  # an unclosed bracket is an ordinary character
     ],
 )
-def test_has_wildcards(pattern: str, expected: bool) -> None:
-    assert has_wildcards(pattern) is expected
+def test_a_wildcard_pattern_is_told_apart(tmp_path: Path, pattern: str, expected: bool) -> None:
+    wildcard, _ = match_files(pattern, tmp_path / "wd", {})
+    assert wildcard is expected

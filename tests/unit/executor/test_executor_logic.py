@@ -15,7 +15,7 @@ from azure.core.exceptions import HttpResponseError
 from executor_fakes import BATCH_KEY, STORAGE_KEY, FakeStore, http_error
 
 from azure_batch_executor import BrokenBatchExecutor, TaskFailedError, TaskRejectedError
-from azure_batch_executor.wire.codec import WorkItem
+from azure_batch_executor.engine.lifecycle import WorkItem
 
 TIMEOUT = 30.0
 
@@ -78,7 +78,7 @@ def test_body_too_large_halves_the_collection(fakes, make_executor) -> None:
     bodies = [(item, json.dumps({"id": item.task_id, "commandLine": "true",
                                  "resourceFiles": [], "outputFiles": []})) for item in items]
     fakes.client.add_errors.append(http_error(HttpResponseError, 413, "RequestBodyTooLarge"))
-    results = ex._poller.dispatcher.add_group(bodies)
+    results = ex._manager.dispatcher.add_group(bodies)
     assert [r.accepted for _, r in results] == [True] * 4
     assert fakes.client.calls["add"] == 3
 
@@ -216,7 +216,7 @@ def test_shutdown_terminates_the_job_and_deletes_the_pool_when_asked(fakes, make
     assert fakes.client.jobs[ex.job_id]["state"] == "completed"
     assert fakes.client.calls["terminate_job"] == 1
     assert fakes.client.calls["delete_pool"] == 1
-    assert not ex._poller.is_alive()
+    assert not ex._manager.is_alive()
 
 
 def test_submit_never_waits_on_the_network(fakes, make_executor) -> None:
@@ -311,7 +311,7 @@ def test_the_plain_task_format_is_the_builders_text(fakes, make_executor) -> Non
     from azure_batch_executor import constants as C
 
     ex = make_executor()
-    dispatcher, lay = ex._poller.dispatcher, ex._ctx.layout
+    dispatcher, lay = ex._manager.dispatcher, ex._ctx.services.layout
     item = WorkItem(Future(), 1234, b"{spec}\x00%s{0}", task_id=lay.task_id(1234))
     b64 = base64.b64encode(item.spec).decode()
     expected = dispatcher.factory.body(

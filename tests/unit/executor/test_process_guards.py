@@ -93,11 +93,11 @@ def test_in_another_process_submit_and_map_raise_at_once_and_shutdown_returns(
         assert isinstance(info.value, RuntimeError)
         ex.shutdown(wait=True)  # must not join the owner's poller thread: returns at once
         assert ex.shut_down
-        assert ex._poller.is_alive()  # the owner's poller was left alone
+        assert ex._manager.is_alive()  # the owner's poller was left alone
     finally:
         ex._pid = owner
     ex.shutdown(wait=True)  # back in the owner: a real shutdown
-    assert not ex._poller.is_alive()
+    assert not ex._manager.is_alive()
 
 
 def test_forked_error_pickles_with_its_attributes() -> None:

@@ -64,7 +64,7 @@ def test_a_cut_tail_says_how_much_is_missing_and_drops_the_partial_line() -> Non
 
 
 class _Slotted:
-    __slots__ = ("a", "__hidden")
+    __slots__ = ("__hidden", "a")
 
     def __init__(self) -> None:
         self.a = 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -63,7 +64,7 @@ def test_worker_substitutes_the_objects(tmp_path) -> None:
     (wd / "shared_0.pickle").write_bytes(_wire.encode_shared(total))
     for digest, data in divert.objects.items():
         (wd / JobLayout.shared_file(digest)).write_bytes(data)
-    (wd / C.WORKER_SCRIPT_FILE).write_bytes(open(worker_module.__file__, "rb").read())
+    (wd / C.WORKER_SCRIPT_FILE).write_bytes(Path(worker_module.__file__).read_bytes())
     (wd / C.GLOBAL_CONFIG_FILE).write_bytes(_wire.encode_config(None, ()))
     (wd / C.WORKER_INPUTS_FILE).write_bytes(spec)
     subprocess.run([sys.executable, C.WORKER_SCRIPT_FILE], cwd=wd, check=True, timeout=60)

@@ -117,7 +117,7 @@ def test_config_inline_in_the_environment(tmp_path) -> None:
 def test_failing_initializer_is_fatal(tmp_path) -> None:
     out = run_worker(tmp_path, _wire.encode_call(pow, (1, 1), {}), _wire.encode_config(boom, (1,)))
     assert out["fatal"][0] == "initializer"
-    assert isinstance(_wire.rebuild_error(("raise",) + tuple(out["fatal"][1:])), KeyError)
+    assert isinstance(_wire.rebuild_error(("raise", *out["fatal"][1:])), KeyError)
 
 
 def test_version_mismatch_names_both_versions(tmp_path, monkeypatch) -> None:

@@ -40,7 +40,7 @@ def test_on_a_node_register_joblib_makes_azure_batch_sequential(
     # the executor's settings, as a client would pass them, are accepted and ignored there
     with parallel_config(backend=BACKEND_NAME, pool_id="superbatch", max_workers=4):
         out = Parallel(n_jobs=2)(delayed(pid_and_square)(x) for x in range(4))
-        backend, n_jobs = joblib.parallel.get_active_backend()
+        backend, _ = joblib.parallel.get_active_backend()
     assert out == [(os.getpid(), x * x) for x in range(4)]  # here, one by one
     assert isinstance(backend, SequentialBackend)
 

@@ -65,9 +65,9 @@ def test_delete_container_when_done_deletes_the_runs_blobs(fakes, make_client, t
 def test_failed_runs_keep_their_blobs_for_the_logs(fakes, make_client, caplog) -> None:
     c = make_client(DELETE_CONTAINER_WHEN_DONE=True)
     _add(c, 0, command="python3 worker.py --fail")
-    with caplog.at_level(logging.WARNING, logger="azure_batch_executor.superbatch"):
-        with pytest.raises(errors.TasksFailedError):
-            c.run()
+    with (caplog.at_level(logging.WARNING, logger="azure_batch_executor.superbatch"),
+          pytest.raises(errors.TasksFailedError)):
+        c.run()
     assert f"{c.job_id}/iter_0_stderr.txt" in fakes.store.blobs
     assert f"the blobs of job {c.job_id} are kept for their logs" in caplog.text
 

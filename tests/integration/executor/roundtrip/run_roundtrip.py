@@ -15,12 +15,12 @@ sys.path.insert(0, str(HERE))
 import user_defs  # noqa: E402 - a local module beside the script
 
 DEFS = (HERE / "user_defs.py").read_text()
-exec(compile(DEFS, str(HERE / "user_defs.py"), "exec"), globals())  # noqa: S102 - __main__
+exec(compile(DEFS, str(HERE / "user_defs.py"), "exec"), globals())  # as if defined in __main__
 
 CELL = "<ipython-input-7-0123abcd>"  # a notebook cell: IPython puts its text in linecache
 linecache.cache[CELL] = (len(DEFS), None, DEFS.splitlines(True), CELL)
 notebook = {"__name__": "__main__"}
-exec(compile(DEFS, CELL, "exec"), notebook)  # noqa: S102
+exec(compile(DEFS, CELL, "exec"), notebook)  # as if run in a notebook cell
 
 ORIGINS = {"module": vars(user_defs), "main": globals(), "notebook": notebook}
 KINDS = user_defs.VALUE_KINDS + (user_defs.ERROR_KINDS if sys.version_info >= (3, 11)
