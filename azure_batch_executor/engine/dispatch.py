@@ -201,7 +201,7 @@ class Dispatcher:
     def terminate_task(self, task_id: str) -> None:
         try:
             self.ctx.services.batch.terminate_task(self.ctx.services.layout.job_id, task_id)
-        except Exception as exc:  # best effort: the job's end terminates it anyway
+        except Exception as exc:  # noqa: BLE001 - best effort: the job's end ends it too
             log.warning("could not terminate cancelled task %s: %s", task_id,
                         first_line(exc))
 

@@ -17,6 +17,7 @@ the only code that changes a Future's state (``set_running_or_notify_cancel``,
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, InvalidStateError
@@ -25,7 +26,7 @@ from typing import Any
 
 from ..cloud.batch import CompletedTask
 from ..errors import BrokenBatchExecutor, RemoteError, VersionMismatchError
-from ..wire.codec import Outcome, decode_row, rebuild_error
+from ..wire.outcome import Outcome, decode_row, rebuild_error
 
 
 class State(enum.IntEnum):
@@ -111,10 +112,8 @@ def notify_cancelled(future: Future) -> None:
     """If `future` was cancelled, tell its waiters (``wait``, ``as_completed``): once, whoever
     calls and however often (a second call finds it notified already)."""
     if future.cancelled():
-        try:
+        with contextlib.suppress(RuntimeError):  # CANCELLED_AND_NOTIFIED already
             future.set_running_or_notify_cancel()
-        except RuntimeError:  # CANCELLED_AND_NOTIFIED already
-            pass
 
 
 def settle(item: WorkItem, outcome: Outcome,
@@ -131,17 +130,17 @@ def settle(item: WorkItem, outcome: Outcome,
             if stage in ("versions", "initializer"):
                 exc = (VersionMismatchError(rest[2]) if stage == "versions" else broken(
                     "a task initializer failed, the executor is not usable anymore",
-                    rebuild_error(("raise",) + rest)))
+                    rebuild_error(("raise", *rest))))
                 on_broken(exc)
                 fail(item, exc)
                 return exc
-            fail(item, rebuild_error(("raise",) + rest))
+            fail(item, rebuild_error(("raise", *rest)))
         elif item.chunked:
             resolve(item, [decode_row(row) for row in outcome.results])
         else:
             ok, value = decode_row(outcome.results[0])
             (resolve if ok else fail)(item, value)
-    except Exception as error:  # a damaged outputs.pickle must not hang the future
+    except Exception as error:  # noqa: BLE001 - a damaged outputs.pickle must not hang it
         fail(item, RemoteError(type(error).__name__, f"bad outcome: {error}"))
     return None
 

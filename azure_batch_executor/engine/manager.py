@@ -27,6 +27,7 @@ does not wait for the tasks: `terminate_all` ends the job and resolves every fut
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -40,7 +41,7 @@ from ..cloud.batch import CompletedTask, CompletionFeed, JobGone
 from ..cloud.codes import ENDED_CODES, error_code, is_gone, is_service_error
 from ..config import first_line, mask_secrets
 from ..errors import BrokenBatchExecutor, TaskFailedError, TaskTerminatedError
-from ..wire.codec import decode_outcome
+from ..wire.outcome import decode_outcome
 from .dispatch import Dispatcher
 from .lifecycle import WorkItem, WorkTable, broken, end, fail, settle
 from .output import echo
@@ -144,7 +145,7 @@ class Manager(threading.Thread):
             self.ctx.ticks += 1
             try:
                 new = self.feed.poll()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - counted; gone or too many: broken
                 self.poll_failed(exc)
                 new = []
             else:
@@ -232,7 +233,7 @@ class Manager(threading.Thread):
             self.ctx.services.batch.check_alive(self.ctx.services.layout.job_id)
         except JobGone:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - counted like a failed poll
             self.poll_failed(exc)
 
     # ------------------------------------------------------------------ endings
@@ -244,7 +245,7 @@ class Manager(threading.Thread):
                 ctx.services.batch.delete_pool()
                 log.info("deleting pool %s (delete_pool_when_done=True)",
                          ctx.services.settings.pool_id)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - every future is resolved: only log it
             log.warning("could not end job %s: %s", ctx.services.layout.job_id, first_line(exc))
         self.close_clients()
 
@@ -274,7 +275,7 @@ class Manager(threading.Thread):
                             first_line(error))
         try:
             ctx.services.batch.terminate_job(job_id, "ExecutorTerminated")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - best effort: logged unless already over
             if error_code(exc) not in ENDED_CODES:
                 log.warning("could not terminate job %s: %s", job_id, first_line(exc))
         for item in queued + items:
@@ -283,17 +284,15 @@ class Manager(threading.Thread):
         if ctx.services.settings.delete_pool_when_done:
             try:
                 ctx.services.batch.delete_pool()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - best effort: logged
                 log.warning("could not delete pool %s: %s", ctx.services.settings.pool_id,
                             first_line(exc))
         self.close_clients()
 
     def close_clients(self) -> None:
         for closer in (self.ctx.services.batch.close, self.ctx.services.store.close):
-            try:
+            with contextlib.suppress(Exception):  # closing is best effort
                 closer()
-            except Exception:  # noqa: S110 - closing is best effort
-                pass
 
     def terminate_broken(self, cause: BaseException) -> None:
         """Fail every pending and in-flight future with BrokenBatchExecutor (cause chained)."""
@@ -309,10 +308,8 @@ class Manager(threading.Thread):
         self.dispatcher.adds.clear()
         for item in items:
             fail(item, broken(reason, cause))
-        try:
+        with contextlib.suppress(Exception):  # best effort: the job may well be gone
             ctx.services.batch.terminate_job(ctx.services.layout.job_id, "ExecutorBroken")
-        except Exception:  # noqa: S110 - best effort: the job may well be gone
-            pass
         self.close_clients()
 
 

@@ -349,7 +349,7 @@ class client:
     def _quietly(what: str, fn: Callable[[str], object], arg: str) -> None:
         try:
             fn(arg)
-        except Exception as exc:  # cleanup must not hide the real outcome
+        except Exception as exc:  # noqa: BLE001 - cleanup must not hide the real outcome
             log.warning("could not %s: %s", what,
                         first_line(exc))
 

@@ -1,20 +1,14 @@
-"""What goes up to a task and what comes back, as CPython's process pool names them.
+"""What goes up to a task: the task spec and the job config, pickled.
 
-Role: three data holders named by the side of the wire they live on, plus the
-(de)serialisation between them:
-
-- `WorkItem` stays local and owns the Future (one Batch task: one call from
-  ``submit`` or one chunk of a ``map``);
-- the task spec (``inputs.pickle``) and the job config (``config.pickle``) go up,
-  built by `encode_call` / `encode_chunk` / `encode_config`; large arguments are
-  diverted out of the spec (`Divert`) into `SharedObject` blobs named by their hash;
-  a function is pickled once and that pickle reused (nested, loaded by ``pickle.loads``
-  on the node) while nothing it pickles can have changed (`cache_function`);
-- the `Outcome` (``outputs.pickle``) comes back, read by `decode_outcome`; remote
-  exceptions are rebuilt as their own type with a `RemoteTraceback` as ``__cause__``.
+Role: the task spec (``inputs.pickle``) and the job config (``config.pickle``) are built
+by `encode_call` / `encode_chunk` / `encode_config`; large arguments are diverted out of
+the spec (`Divert`) into `SharedObject` blobs named by their hash; a function is pickled
+once and that pickle reused while nothing it pickles can have changed (`cache_function`,
+`function_cache`); a map() function travels once as a `SharedPayload`. What comes back is
+`outcome`'s. An argument that cannot be pickled raises `TaskPicklingError` naming it.
 
 Code defined in the user's own modules (not under the stdlib or site-packages,
-including ``__main__`` and test files) is pickled by value (`_shipping`, re-exported
+including ``__main__`` and test files) is pickled by value (`shipping`, re-exported
 here as `ship_user_modules` and `is_user_module`).
 The shapes are documented in `worker.py`, which must agree with this module.
 """
@@ -23,11 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import io
-import operator
 import pickle
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import BuiltinFunctionType, CodeType, FunctionType, ModuleType
 from typing import Any
 
@@ -35,17 +28,14 @@ import cloudpickle
 
 from .. import constants as C
 from ..errors import (
-    RemoteError,
-    RemoteTraceback,
     TaskPicklingError,
 )
+from . import function_cache
 from .pickling import Pickler, dumps
 from .shipping import is_user_module as is_user_module  # re-exported
 from .shipping import ship_user_modules as ship_user_modules  # re-exported
-from .tracebacks import with_source_lines
 
 Call = tuple[tuple[Any, ...], dict[str, Any]]
-Row = tuple[Any, ...]
 
 
 def client_versions() -> dict[str, str]:
@@ -100,9 +90,9 @@ class _DivertingPickler(Pickler):
         self.seen: dict[int, tuple[Any, str | None]] = {}
 
     def reducer_override(self, obj: Any) -> Any:
-        cached = _CACHED_FN.get(id(obj)) if type(obj) is FunctionType else None
-        if cached is not None and cached[0] is obj:
-            return _loads, (cached[1],)  # pickled once: a nested pickle (`function_bytes`)
+        cached = function_cache.lookup(obj) if type(obj) is FunctionType else None
+        if cached is not None:
+            return _loads, (cached,)  # pickled once: a nested pickle (`function_cache`)
         return super().reducer_override(obj)
 
     def persistent_id(self, obj: Any) -> str | None:
@@ -134,84 +124,17 @@ _NEVER_DIVERTED = frozenset({FunctionType, CodeType, ModuleType, type, frozenset
 _loads = pickle.loads
 
 
-# ------------------------------------------------------------------------------ constant parts
-# The pickle of a function, reused by the next calls of it while nothing it pickles can have
-# changed: {id(fn): (fn, its pickle, the objects it was pickled with)}. Only functions whose
-# referenced globals, defaults and closure cells are immutable (scalars, modules, classes and
-# functions pickled by reference, or such functions by value, checked again each time) and
-# whose pickle diverted nothing; anything else is pickled afresh.
-_CACHED_FN: dict[int, tuple[Any, bytes, tuple[Any, ...]]] = {}
-_MAX_CACHED_FN = 256
-_SCALARS = frozenset({int, float, str, bool, type(None), complex, bytes})
-
-
-def _stamp(fn: Any, depth: int = 0) -> tuple[Any, ...] | None:
-    """The objects `fn`'s pickle depends on (compared by identity), or None: not cacheable."""
-    if type(fn) is not FunctionType or depth > 3 or fn.__dict__:
-        return None
-    parts: list[Any] = [fn, fn.__code__, fn.__name__, fn.__qualname__, fn.__module__,
-                        fn.__doc__, fn.__defaults__, fn.__kwdefaults__]
-    values: list[Any] = list(fn.__defaults__ or ())
-    values += list((fn.__kwdefaults__ or {}).values())
-    if fn.__annotations__:
-        return None
-    for cell in fn.__closure__ or ():
-        try:
-            values.append(cell.cell_contents)
-        except ValueError:  # an empty cell
-            values.append(_stamp)
-    f_globals = fn.__globals__
-    for name in _code_globals(fn.__code__):
-        values.append(f_globals.get(name, _stamp))
-    for value in values:
-        cls = type(value)
-        if cls in _SCALARS or value is _stamp:
-            if cls is bytes and len(value) > 1024:
-                return None
-            parts.append(value)
-        elif cls is BuiltinFunctionType:
-            parts.append(value)
-        elif cls is ModuleType:
-            if not cloudpickle.cloudpickle._should_pickle_by_reference(value):
-                return None  # a module shipped by value: its attributes may change
-            parts.append(value)
-        elif cls is FunctionType or isinstance(value, type):
-            if cloudpickle.cloudpickle._should_pickle_by_reference(value):
-                parts.append(value)
-            elif cls is FunctionType:
-                inner = _stamp(value, depth + 1)
-                if inner is None:
-                    return None
-                parts.extend(inner)
-            else:
-                return None  # a class pickled by value: its dict may change
-        else:
-            return None
-    return tuple(parts)
-
-
-def _code_globals(code: CodeType) -> Any:
-    return cloudpickle.cloudpickle._extract_code_globals(code)
-
-
 def cache_function(fn: Any, divert: Divert | None) -> None:
-    """Pickle `fn` once for the calls that follow, when that is safe (see `_CACHED_FN`)."""
+    """Pickle `fn` once for the calls that follow, when that is safe (`function_cache`)."""
     if type(fn) is not FunctionType:
         return
-    try:
-        stamp = _stamp(fn)
-    except Exception:
-        stamp = None
-    key = id(fn)
-    cached = _CACHED_FN.get(key)
-    if stamp is None:
-        if cached is not None:
-            _CACHED_FN.pop(key, None)
+    depends_on = function_cache.stamp(fn)
+    if depends_on is None:
+        function_cache.forget(fn)
         return
-    if (cached is not None and cached[0] is fn and len(cached[2]) == len(stamp)
-            and all(map(operator.is_, cached[2], stamp))):
+    if function_cache.is_current(fn, depends_on):
         return
-    _CACHED_FN.pop(key, None)
+    function_cache.forget(fn)
     try:
         probe = Divert(lambda d: d) if divert is not None else None
         if probe is None:
@@ -222,11 +145,11 @@ def cache_function(fn: Any, divert: Divert | None) -> None:
             if probe.objects:
                 return  # a nested pickle cannot hold persistent ids
             data = buf.getvalue()
-    except Exception:
+    except Exception:  # noqa: BLE001 - not cacheable: the call is pickled as it comes
         return
-    if len(_CACHED_FN) >= _MAX_CACHED_FN:
-        _CACHED_FN.clear()
-    _CACHED_FN[key] = (fn, data, stamp)
+    function_cache.remember(fn, data, depends_on)
+
+
 _FRAMES = frozenset({"DataFrame", "Series"})
 
 # Calls made of these alone (at most _PLAIN_BUDGET objects, str/bytes shorter than
@@ -276,7 +199,7 @@ class _Pickled:
 def _describe(obj: Any) -> str:
     try:
         text = repr(obj)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a user's __repr__ may raise anything
         text = f"<{type(obj).__qualname__} object>"
     return text if len(text) <= 200 else text[:197] + "..."
 
@@ -296,10 +219,10 @@ def _dumps_call(fn: Callable[..., Any] | None, calls: Sequence[Call], where: str
     try:
         if fn is not None:
             cache_function(fn, divert)
-            cached = _CACHED_FN.get(id(fn))
-            if cached is not None and cached[0] is fn and _plain(calls):
+            cached = function_cache.lookup(fn)
+            if cached is not None and _plain(calls):
                 # the C pickler: nothing in the call needs cloudpickle or a persistent id
-                return pickle.dumps((_Pickled(cached[1]), list(calls)), protocol=5)
+                return pickle.dumps((_Pickled(cached), list(calls)), protocol=5)
         elif _plain(calls):
             return pickle.dumps((None, list(calls)), protocol=5)
         if divert is None:
@@ -307,7 +230,7 @@ def _dumps_call(fn: Callable[..., Any] | None, calls: Sequence[Call], where: str
         buf = io.BytesIO()
         _DivertingPickler(buf, divert).dump((fn, list(calls)))
         return buf.getvalue()
-    except Exception:
+    except Exception:  # noqa: BLE001, S110 - any failure: find the culprit below, and name it
         pass
     if fn is not None:
         _dumps(fn, f"the function {getattr(fn, '__qualname__', None) or _describe(fn)}")
@@ -352,52 +275,3 @@ def encode_config(initializer: Callable[..., Any] | None, initargs: tuple) -> by
         init = _dumps((initializer, tuple(initargs)), "the initializer and its initargs")
     config = dict(client_versions(), format=C.WIRE_FORMAT, initializer=init)
     return pickle.dumps(config, protocol=4)
-
-
-# ------------------------------------------------------------------------------ coming back
-@dataclass
-class Outcome:
-    """What a worker left in outputs.pickle: a fatal error, or one row per call."""
-
-    fatal: Row | None
-    results: list[Row]
-    node: dict[str, str]
-    output: dict[str, tuple[bytes, int]] = field(default_factory=dict)  # stdout/stderr tails
-
-
-def decode_outcome(data: bytes) -> Outcome:
-    raw = pickle.loads(data)
-    return Outcome(fatal=raw.get("fatal"), results=list(raw.get("results", [])),
-                   node=raw.get("node", {}), output=raw.get("output") or {})
-
-
-def rebuild_error(row: Row) -> BaseException:
-    """The exception of an error row: its own type, remote traceback chained as __cause__."""
-    _kind, payload, type_name, message, tb = row[-5:]
-    tb = with_source_lines(tb) if tb else tb
-    exc: BaseException | None = None
-    if payload is not None:
-        try:
-            loaded = cloudpickle.loads(payload)
-            if isinstance(loaded, BaseException):
-                exc = loaded
-        except Exception as load_error:
-            message = f"{message} (could not be unpickled on the client: {load_error!r})"
-    if exc is None:
-        exc = RemoteError(type_name, message, tb)
-    if tb:
-        exc.__cause__ = RemoteTraceback(f'\n"""\n{tb}"""')
-    return exc
-
-
-def decode_row(row: Row) -> tuple[bool, Any]:
-    """(True, value) or (False, exception) for one result row."""
-    if row[0] == "ok":
-        try:
-            return True, cloudpickle.loads(row[1])
-        except Exception as exc:
-            err = RemoteError("<result>", f"the result could not be unpickled on the client: "
-                              f"{type(exc).__name__}: {exc}")
-            err.__cause__ = exc
-            return False, err
-    return False, rebuild_error(("raise",) + tuple(row[1:]))

@@ -9,6 +9,7 @@ import numpy as np
 from test_worker import run_worker  # rootdir-relative, like the other test modules
 
 from azure_batch_executor.wire import codec as _wire
+from azure_batch_executor.wire import function_cache, outcome
 
 STATE = "unset"
 SCALE = 2
@@ -59,7 +60,7 @@ def setup_function() -> None:
 
 def test_the_pickle_is_reused_and_calls_still_differ() -> None:
     assert _call(scaled, 3) == 6
-    assert _wire._CACHED_FN[id(scaled)][0] is scaled
+    assert function_cache._CACHED_FN[id(scaled)][0] is scaled
     assert _call(scaled, 4) == 8
 
 
@@ -81,11 +82,11 @@ def test_mutable_globals_and_diverted_objects_are_never_cached() -> None:
         assert _call(items, 0) == [1, 2]
     finally:
         ITEMS.pop()
-    assert id(items) not in _wire._CACHED_FN
-    assert id(uses_big) not in _wire._CACHED_FN  # its global is diverted: pickled each time
+    assert id(items) not in function_cache._CACHED_FN
+    assert id(uses_big) not in function_cache._CACHED_FN  # a diverted global: pickled each time
     divert = _wire.Divert(lambda digest: digest)
     _wire.encode_call(uses_big, (0,), {}, divert)
-    assert divert.objects and id(uses_big) not in _wire._CACHED_FN
+    assert divert.objects and id(uses_big) not in function_cache._CACHED_FN
 
 
 def test_a_changed_closure_cell_is_seen() -> None:
@@ -103,10 +104,10 @@ def test_worker_runs_a_reused_pickle_with_the_initializer_globals(tmp_path) -> N
     divert = _wire.Divert(lambda digest: digest)
     _wire.encode_call(read_state, ("?",), {}, divert)
     spec = _wire.encode_call(read_state, ("!",), {}, _wire.Divert(lambda digest: digest))
-    assert _wire._CACHED_FN[id(read_state)][0] is read_state
+    assert function_cache._CACHED_FN[id(read_state)][0] is read_state
     out = run_worker(tmp_path, spec, _wire.encode_config(set_state, ("initialized",)))
     assert out["fatal"] is None, out["fatal"]
-    assert _wire.decode_row(out["results"][0]) == (True, "initialized!")
+    assert outcome.decode_row(out["results"][0]) == (True, "initialized!")
 
 
 def test_a_module_shipped_by_value_is_pickled_afresh(tmp_path, monkeypatch) -> None:
@@ -125,7 +126,7 @@ def test_a_module_shipped_by_value_is_pickled_afresh(tmp_path, monkeypatch) -> N
         assert _call(fn, 2) == 6
         module.FACTOR = 5
         assert _call(fn, 2) == 10
-        assert id(fn) not in _wire._CACHED_FN
+        assert id(fn) not in function_cache._CACHED_FN
     finally:
         cloudpickle.unregister_pickle_by_value(module)
         sys.modules.pop("abx_user_settings", None)

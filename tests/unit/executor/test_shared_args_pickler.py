@@ -11,6 +11,7 @@ import numpy as np
 
 from azure_batch_executor import constants as C
 from azure_batch_executor.wire import codec as _wire
+from azure_batch_executor.wire import outcome
 from azure_batch_executor.wire import worker as worker_module
 from azure_batch_executor.wire.layout import JobLayout
 
@@ -69,7 +70,7 @@ def test_worker_substitutes_the_objects(tmp_path) -> None:
     (wd / C.WORKER_INPUTS_FILE).write_bytes(spec)
     subprocess.run([sys.executable, C.WORKER_SCRIPT_FILE], cwd=wd, check=True, timeout=60)
     out = pickle.loads((wd / C.WORKER_OUTPUTS_FILE).read_bytes())
-    rows = [_wire.decode_row(r) for r in out["results"]]
+    rows = [outcome.decode_row(r) for r in out["results"]]
     assert rows == [(True, 2 * float(big.sum())), (True, float(big.sum()) + 2.0)]
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from azure_batch_executor import constants as C
 from azure_batch_executor.wire import codec as _wire
+from azure_batch_executor.wire import outcome
 from azure_batch_executor.wire import worker as worker_module
 
 WORKER = Path(worker_module.__file__)
@@ -76,25 +77,25 @@ def test_constants_agree_with_the_worker_copy() -> None:
 def test_call_result_and_inline_inputs(tmp_path) -> None:
     out = run_worker(tmp_path, _wire.encode_call(pow, (2, 10), {}), _wire.encode_config(None, ()))
     assert out["fatal"] is None
-    assert _wire.decode_row(out["results"][0]) == (True, 1024)
+    assert outcome.decode_row(out["results"][0]) == (True, 1024)
 
 
 def test_inputs_as_a_file(tmp_path) -> None:
     out = run_worker(tmp_path, _wire.encode_call(pow, (3, 2), {}),
                      _wire.encode_config(None, ()), inline=False)
-    assert _wire.decode_row(out["results"][0]) == (True, 9)
+    assert outcome.decode_row(out["results"][0]) == (True, 9)
 
 
 def test_exception_comes_back_with_traceback(tmp_path) -> None:
     out = run_worker(tmp_path, _wire.encode_call(boom, ("k",), {}), _wire.encode_config(None, ()))
-    ok, exc = _wire.decode_row(out["results"][0])
+    ok, exc = outcome.decode_row(out["results"][0])
     assert not ok and isinstance(exc, KeyError) and exc.args == ("k",)
     assert "in boom" in str(exc.__cause__)
 
 
 def test_unpicklable_result_becomes_a_stand_in(tmp_path) -> None:
     out = run_worker(tmp_path, _wire.encode_call(make_lock, (), {}), _wire.encode_config(None, ()))
-    ok, exc = _wire.decode_row(out["results"][0])
+    ok, exc = outcome.decode_row(out["results"][0])
     assert not ok and "_thread.lock" in str(exc) and "could not be pickled" in str(exc)
 
 
@@ -102,7 +103,7 @@ def test_initializer_globals_are_seen_by_the_task(tmp_path) -> None:
     out = run_worker(tmp_path, _wire.encode_call(read_state, ("!",), {}),
                      _wire.encode_config(set_state, ("initialized",)))
     assert out["fatal"] is None, out["fatal"]
-    assert _wire.decode_row(out["results"][0]) == (True, "initialized!")
+    assert outcome.decode_row(out["results"][0]) == (True, "initialized!")
 
 
 def test_config_inline_in_the_environment(tmp_path) -> None:
@@ -111,13 +112,13 @@ def test_config_inline_in_the_environment(tmp_path) -> None:
     out = run_worker(tmp_path, _wire.encode_call(read_state, ("?",), {}),
                      _wire.encode_config(set_state, ("from env",)), config_inline=True)
     assert out["fatal"] is None, out["fatal"]
-    assert _wire.decode_row(out["results"][0]) == (True, "from env?")
+    assert outcome.decode_row(out["results"][0]) == (True, "from env?")
 
 
 def test_failing_initializer_is_fatal(tmp_path) -> None:
     out = run_worker(tmp_path, _wire.encode_call(pow, (1, 1), {}), _wire.encode_config(boom, (1,)))
     assert out["fatal"][0] == "initializer"
-    assert isinstance(_wire.rebuild_error(("raise", *out["fatal"][1:])), KeyError)
+    assert isinstance(outcome.rebuild_error(("raise", *out["fatal"][1:])), KeyError)
 
 
 def test_version_mismatch_names_both_versions(tmp_path, monkeypatch) -> None:
@@ -142,7 +143,7 @@ def test_chunk_rows_one_per_call(tmp_path) -> None:
     (wd / C.WORKER_INPUTS_FILE).write_bytes(spec)
     subprocess.run([sys.executable, C.WORKER_SCRIPT_FILE], cwd=wd, check=True, timeout=60)
     out = pickle.loads((wd / C.WORKER_OUTPUTS_FILE).read_bytes())
-    rows = [_wire.decode_row(r) for r in out["results"]]
+    rows = [outcome.decode_row(r) for r in out["results"]]
     assert rows[0] == (True, (3, 1)) and rows[2] == (True, (3, 0))
     assert not rows[1][0] and isinstance(rows[1][1], ZeroDivisionError)
 
