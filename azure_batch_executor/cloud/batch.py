@@ -17,7 +17,6 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -34,6 +33,7 @@ from .. import constants as C
 from ..config import Settings
 from ..errors import ConfigurationError
 from .codes import error_code
+from .ports import AddResult, BatchPort, CompletedTask
 from .retry import RequestStats, RetryPolicy, http_transport, naming_credentials
 
 log = logging.getLogger(__name__)
@@ -45,36 +45,19 @@ def lower(value: Any) -> str:
     return str(getattr(value, "value", value)).lower()
 
 
-@dataclass(frozen=True)
-class AddResult:
-    """One entry of an add-task-collection reply."""
-
-    task_id: str
-    accepted: bool  # success, or TaskExists (a retried add)
-    retry: bool  # server error: add it again later
-    code: str = ""
-    message: str = ""
-
-
-@dataclass(frozen=True)
-class CompletedTask:
-    """What the manager thread needs of a completed task."""
-
-    task_id: str
-    transition_time: dt.datetime | None
-    result: str  # "success" | "failure" | ""
-    exit_code: int | None
-    failure_code: str | None
-    failure_message: str | None
-
-
 class BatchService:
-    """The executor's Batch account: counted, retried SDK calls with JSON bodies."""
+    """The executor's Batch account (a `ports.BatchPort`): counted, retried SDK calls with
+    JSON bodies. `client` is the SDK's `BatchClient` for the settings unless one is given
+    (a test's stand-in of it)."""
 
-    def __init__(self, settings: Settings, stats: RequestStats, retry: RetryPolicy) -> None:
+    def __init__(self, settings: Settings, stats: RequestStats, retry: RetryPolicy,
+                 client: Any = None) -> None:
         self._settings = settings
         self._stats = stats
         self._retry = retry
+        if client is not None:
+            self.client = client
+            return
         url = str(settings.batch_account_url)
         credential: Any
         if settings.batch_account_key:
@@ -322,7 +305,7 @@ class CompletionFeed:
     OVERLAP = dt.timedelta(seconds=2)
     WIDE_OVERLAP = dt.timedelta(seconds=60)
 
-    def __init__(self, batch: BatchService, job_id: str) -> None:
+    def __init__(self, batch: BatchPort, job_id: str) -> None:
         self._batch = batch
         self._job_id = job_id
         self._seen: set[str] = set()

@@ -2,14 +2,15 @@
 
 Role: what the executor and the SuperBatch client both do once their settings are
 resolved: complete them with the local stack when no Azure account is configured
-(`with_local_stack`), and build the Blob and Batch clients (`connect`, no request
-yet). Each caller binds `connect` to its own module-level name ``_connect``, which
-its unit tests replace with fakes.
+(`with_local_stack`), and build the Blob and Batch sides (`connect`, no request
+yet): the default `ports.Connect` of `AzureBatchExecutor.connect` and
+`superbatch.client.connect`, which a subclass (the unit tests' fakes) may replace.
 """
 
 from __future__ import annotations
 
 from ..cloud.batch import BatchService
+from ..cloud.ports import BatchPort, BlobPort
 from ..cloud.retry import RequestStats, RetryPolicy
 from ..cloud.storage import BlobStore
 from ..config import Settings
@@ -31,6 +32,6 @@ def with_local_stack(settings: Settings) -> Settings:
 
 
 def connect(settings: Settings, stats: RequestStats, retry: RetryPolicy
-            ) -> tuple[BlobStore, BatchService]:
+            ) -> tuple[BlobPort, BatchPort]:
     """The Blob and Batch sides (no request yet), sharing the request counters."""
     return BlobStore(settings, stats, retry), BatchService(settings, stats, retry)

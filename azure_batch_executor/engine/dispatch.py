@@ -30,8 +30,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from .. import constants as C
-from ..cloud.batch import AddResult
 from ..cloud.codes import ServiceError, error_code, is_gone, is_transient
+from ..cloud.ports import AddResult
 from ..cloud.taskdef import TaskFactory, group_collections
 from ..config import first_line, mask_secrets
 from ..errors import TaskRejectedError

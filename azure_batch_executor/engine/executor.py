@@ -47,9 +47,10 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from .. import constants as C
+from ..cloud.ports import Connect
 from ..cloud.retry import RequestStats, RetryPolicy
 from ..config import Settings, nested_task
 from ..errors import (
@@ -71,9 +72,8 @@ from ..wire.codec import (
     ship_user_modules,
 )
 from ..wire.layout import JobLayout, new_job_id
+from . import accounts, manager
 from . import logs as _logs
-from . import manager
-from .accounts import connect as _connect  # unit tests replace executor._connect
 from .accounts import with_local_stack
 from .lifecycle import WorkItem, cancel
 from .output import TaskOutput
@@ -94,6 +94,10 @@ class AzureBatchExecutor(Executor):
     settings are keyword-only (see docs/configuration.md), each falling back to its
     environment variable and then to a default.
     """
+
+    #: How an executor reaches its account (`ports.Connect`): the Blob and Batch sides of
+    #: its resolved settings. A subclass may replace it (the unit tests' fakes do).
+    connect: ClassVar[Connect] = staticmethod(accounts.connect)
 
     def __init__(
         self,
@@ -119,7 +123,7 @@ class AzureBatchExecutor(Executor):
         ship_user_modules()
         config_blob = encode_config(initializer, initargs)
         stats = RequestStats()
-        store, batch = _connect(resolved, stats, RetryPolicy())
+        store, batch = type(self).connect(resolved, stats, RetryPolicy())
         store.sign()
         layout = JobLayout(new_job_id(resolved.job_id_prefix))
         store.upload_creating_container(layout.worker_blob(), _worker_source())

@@ -24,7 +24,7 @@ from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from typing import Any
 
-from ..cloud.batch import CompletedTask
+from ..cloud.ports import CompletedTask
 from ..errors import BrokenBatchExecutor, RemoteError, VersionMismatchError
 from ..wire.outcome import Outcome, decode_row, rebuild_error
 

@@ -37,8 +37,9 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from .. import constants as C
-from ..cloud.batch import CompletedTask, CompletionFeed, JobGone
+from ..cloud.batch import CompletionFeed, JobGone
 from ..cloud.codes import ENDED_CODES, error_code, is_gone, is_service_error
+from ..cloud.ports import CompletedTask
 from ..config import first_line, mask_secrets
 from ..errors import BrokenBatchExecutor, TaskFailedError, TaskTerminatedError
 from ..wire.outcome import decode_outcome

@@ -20,9 +20,8 @@ import weakref
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from ..cloud.batch import BatchService
+from ..cloud.ports import BatchPort, BlobPort
 from ..cloud.retry import RequestStats
-from ..cloud.storage import BlobStore
 from ..config import Settings
 from ..errors import BrokenBatchExecutor
 from ..wire.codec import SharedObject, SharedPayload
@@ -36,8 +35,8 @@ class Services:
 
     settings: Settings
     layout: JobLayout
-    store: BlobStore
-    batch: BatchService
+    store: BlobPort
+    batch: BatchPort
     stats: RequestStats
     config_inline: bool = False  # config.pickle travels in the job's environment, not a blob
 

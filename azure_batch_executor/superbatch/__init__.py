@@ -39,13 +39,14 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, ClassVar
 
 from ..cloud.codes import AlreadyExists, NotFound
+from ..cloud.ports import Connect
 from ..cloud.retry import RequestStats, RetryPolicy
 from ..cloud.taskdef import TaskFactory, group_collections
 from ..config import ENV_NAMES, Settings, first_line, mask_secrets
-from ..engine.accounts import connect as _connect  # unit tests replace superbatch._connect
+from ..engine import accounts
 from ..engine.accounts import with_local_stack
 from ..errors import (
     ConfigurationError,
@@ -105,6 +106,9 @@ class client:
     ``<JOB_ID>/``) once all its tasks succeeded; the container, which other runs may
     share, is kept.
     """
+
+    #: How a client reaches its account (`ports.Connect`); a subclass may replace it.
+    connect: ClassVar[Connect] = staticmethod(accounts.connect)
 
     def __init__(
         self,
@@ -171,7 +175,7 @@ class client:
         self._resource_blobs: dict[str, Path] = {}
         self._ran = False
         self._stats = RequestStats()
-        self._store, self._batch = _connect(settings, self._stats, RetryPolicy())
+        self._store, self._batch = type(self).connect(settings, self._stats, RetryPolicy())
         self._store.ensure_container()
         self._store.sign()
         self._factory = TaskFactory(settings, [], self._store.output_container_url(),

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TextIO
 
 from .. import constants as C
-from ..cloud.batch import BatchService, CompletedTask, CompletionFeed, JobGone
-from ..cloud.storage import BlobStore
+from ..cloud.batch import CompletionFeed, JobGone
+from ..cloud.ports import BatchPort, BlobPort, CompletedTask
 from ..config import Settings, mask_secrets
 from ..errors import BrokenBatchExecutor, TaskFailedError, TasksFailedError, describe_exit_code
 from ..wire.layout import JobLayout
@@ -43,8 +43,8 @@ class OutputFile:
 class Collector:
     """Waits for the tasks of one run; `outputs[i]` are task i's output files."""
 
-    batch: BatchService
-    store: BlobStore
+    batch: BatchPort
+    store: BlobPort
     settings: Settings
     layout: JobLayout
     outputs: list[list[OutputFile]]

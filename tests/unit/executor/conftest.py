@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from executor_fakes import FAKE_SETTINGS, FakeBatchClient, FakeStore
+from support.batch_sdk_fake import FAKE_SETTINGS, FakeBatchClient
+from support.memory_store import MemoryBlobStore
 
 from azure_batch_executor.cloud.batch import BatchService
-from azure_batch_executor.cloud.retry import RetryPolicy
-from azure_batch_executor.config import ENV_NAMES
-from azure_batch_executor.engine import executor as executor_module
+from azure_batch_executor.cloud.retry import RequestStats, RetryPolicy
+from azure_batch_executor.config import ENV_NAMES, Settings
+from azure_batch_executor.engine.executor import AzureBatchExecutor
 
 
 @pytest.fixture(autouse=True)
@@ -21,25 +22,30 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 class Fakes:
     def __init__(self) -> None:
-        self.store: FakeStore | None = None
+        self.store: MemoryBlobStore | None = None
         self.client: FakeBatchClient | None = None
         self.slots = 4
         self.pool_exists = False
         self.executors: list = []
 
+    def connect(self, settings: Settings, stats: RequestStats, retry: RetryPolicy
+                ) -> tuple[MemoryBlobStore, BatchService]:
+        """The executor's `connect`: the memory store, and the real BatchService on the
+        SDK fake (fast retries)."""
+        self.store = MemoryBlobStore(stats)
+        self.client = FakeBatchClient(self.store, slots=self.slots, pool_exists=self.pool_exists)
+        batch = BatchService(settings, stats, RetryPolicy(attempts=3, initial=0.01, cap=0.05),
+                             client=self.client)
+        return self.store, batch
+
+    def executor_class(self) -> type[AzureBatchExecutor]:
+        """`AzureBatchExecutor` reaching these fakes (its `connect` replaced)."""
+        return type("FakeExecutor", (AzureBatchExecutor,), {"connect": staticmethod(self.connect)})
+
 
 @pytest.fixture
-def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Fakes]:
+def fakes() -> Iterator[Fakes]:
     f = Fakes()
-
-    def connect(settings, stats, retry):
-        f.store = FakeStore(stats)
-        batch = BatchService(settings, stats, RetryPolicy(attempts=3, initial=0.01, cap=0.05))
-        f.client = FakeBatchClient(f.store, slots=f.slots, pool_exists=f.pool_exists)
-        batch.client = f.client  # type: ignore[assignment]
-        return f.store, batch
-
-    monkeypatch.setattr(executor_module, "_connect", connect)
     yield f
     for ex in f.executors:
         ex.shutdown(wait=True, cancel_futures=True)
@@ -53,7 +59,7 @@ def make_executor(fakes: Fakes):
     def make(max_workers=None, **kwargs):
         settings = dict(FAKE_SETTINGS)
         settings.update(kwargs)
-        ex = executor_module.AzureBatchExecutor(max_workers=max_workers, **settings)
+        ex = fakes.executor_class()(max_workers=max_workers, **settings)
         fakes.executors.append(ex)
         return ex
 

@@ -6,7 +6,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
-from executor_fakes import FAKE_SETTINGS, FakeBatchClient, FakeStore, http_error
+from support.batch_sdk_fake import FAKE_SETTINGS, FakeBatchClient, http_error
+from support.memory_store import MemoryBlobStore
 
 from azure_batch_executor.cloud.batch import BatchService
 from azure_batch_executor.cloud.retry import RequestStats, RetryPolicy
@@ -24,10 +25,10 @@ def service() -> Iterator[Callable[..., tuple[BatchService, FakeBatchClient]]]:
     def make(**kw) -> tuple[BatchService, FakeBatchClient]:
         settings = Settings.resolve(env={}, **{**FAKE_SETTINGS, **kw})
         stats = RequestStats()
-        batch = BatchService(settings, stats, RetryPolicy(attempts=2, initial=0.01, cap=0.01))
-        client = FakeBatchClient(FakeStore(stats))
+        client = FakeBatchClient(MemoryBlobStore(stats))
+        batch = BatchService(settings, stats, RetryPolicy(attempts=2, initial=0.01, cap=0.01),
+                             client=client)
         clients.append(client)
-        batch.client = client  # type: ignore[assignment]
         return batch, client
 
     yield make

@@ -136,7 +136,7 @@ def test_construction_with_wrong_batch_credentials_names_the_variable(
     fakes, make_executor, monkeypatch, caplog
 ) -> None:
     from azure.core.exceptions import HttpResponseError
-    from executor_fakes import FakeBatchClient, http_error
+    from support.batch_sdk_fake import FakeBatchClient, http_error
 
     def refuse(self, pool_id, select=None):
         raise http_error(HttpResponseError, 403, "AuthenticationFailed")

@@ -12,7 +12,8 @@ from concurrent.futures._base import PENDING, RUNNING
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from executor_fakes import BATCH_KEY, STORAGE_KEY, FakeStore, http_error
+from support.batch_sdk_fake import BATCH_KEY, STORAGE_KEY, http_error
+from support.memory_store import MemoryBlobStore
 
 from azure_batch_executor import BrokenBatchExecutor, TaskFailedError, TaskRejectedError
 from azure_batch_executor.engine.lifecycle import WorkItem
@@ -254,7 +255,7 @@ def test_secrets_never_in_logs_reprs_or_errors(fakes, make_executor, caplog) -> 
     texts = [caplog.text, repr(ex), repr(ex.settings), str(failed), repr(failed),
              str(rejected), repr(fakes.store)]
     for text in texts:
-        for secret in (FakeStore.SECRET_SIG, BATCH_KEY, STORAGE_KEY):
+        for secret in (MemoryBlobStore.SECRET_SIG, BATCH_KEY, STORAGE_KEY):
             assert secret not in text
 
 

@@ -7,7 +7,7 @@ from concurrent.futures import CancelledError, Future, wait
 
 import pytest
 
-from azure_batch_executor.cloud.batch import CompletedTask
+from azure_batch_executor.cloud.ports import CompletedTask
 from azure_batch_executor.engine.lifecycle import (
     State,
     WorkItem,

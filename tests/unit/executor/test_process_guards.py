@@ -29,11 +29,13 @@ def test_inside_a_task_the_constructor_refuses_before_any_request(
     def no_request(*args: object) -> None:
         raise AssertionError("the guard must come before any connection")
 
-    monkeypatch.setattr(executor_module, "_connect", no_request)
+    class NoRequests(executor_module.AzureBatchExecutor):
+        connect = staticmethod(no_request)
+
     monkeypatch.setenv(C.TASK_ENV, "task-000007")
     monkeypatch.delenv(C.ENV_ALLOW_NESTED, raising=False)
     with pytest.raises(NestedExecutorError) as info:
-        executor_module.AzureBatchExecutor(max_workers=2)
+        NoRequests(max_workers=2)
     message = str(info.value)
     assert "inside task task-000007 of an Azure Batch job" in message
     assert "second cloud job" in message

@@ -1,25 +1,23 @@
-"""Fixtures for the SuperBatch client's unit tests: a client wired to in-process fakes.
+"""Fixtures for the SuperBatch client's unit tests: a client wired to the shared fakes.
 
-`FakeStore` keeps blobs in a dict; `FakeBatch` stands in for `batch.BatchService`
-(the methods `superbatch.client.run()` and `batch.CompletionFeed` call). Adding a
-task completes it at once: a command line containing "fail" fails with exit code 3
-and a stderr blob, one containing "no-output" succeeds without uploading its
-outputs, any other succeeds and uploads each output file's blob.
+`make_client` builds a subclass of `superbatch.client` whose `connect` returns a
+`support.memory_store.MemoryBlobStore` and a `support.batch_service_fake.ScriptedBatch`
+(adding a task completes it at once, its outcome read off its command line).
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support.batch_service_fake import ScriptedBatch
+from support.memory_store import MemoryBlobStore
 
 from azure_batch_executor import superbatch
-from azure_batch_executor.cloud.batch import AddResult, CompletedTask
-from azure_batch_executor.config import ENV_NAMES
+from azure_batch_executor.cloud.retry import RequestStats, RetryPolicy
+from azure_batch_executor.config import ENV_NAMES, Settings
 
 BATCH_KEY = base64.b64encode(b"batch-secret-key-for-tests").decode()
 STORAGE_KEY = base64.b64encode(b"storage-secret-key-for-tests").decode()
@@ -42,133 +40,26 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
-class FakeStore:
-    container_url = "https://fake.blob.core.windows.net/superbatchtest"
-
-    def __init__(self) -> None:
-        self.blobs: dict[str, bytes] = {}
-
-    def ensure_container(self) -> None:
-        pass
-
-    def sign(self) -> None:
-        pass
-
-    def read_url(self, blob_name: str) -> str:
-        return f"{self.container_url}/{blob_name}?sp=r&sig=c2VjcmV0"
-
-    def output_container_url(self) -> str:
-        return f"{self.container_url}?sp=cw&sig=c2VjcmV0"
-
-    def upload(self, blob_name: str, data: bytes) -> None:
-        self.blobs[blob_name] = bytes(data)
-
-    def upload_file(self, path, blob_name: str) -> None:
-        with open(path, "rb") as f:
-            self.upload(blob_name, f.read())
-
-    def delete_prefix(self, prefix: str) -> int:
-        names = [name for name in self.blobs if name.startswith(prefix)]
-        for name in names:
-            del self.blobs[name]
-        return len(names)
-
-    def download(self, blob_name: str) -> bytes | None:
-        return self.blobs.get(blob_name)
-
-    def tail(self, blob_name: str, nbytes: int = 2048) -> str:
-        return self.blobs.get(blob_name, b"").decode()[-nbytes:]
-
-    def close(self) -> None:
-        pass
-
-
-class FakeBatch:
-    def __init__(self, store: FakeStore, pool_exists: bool) -> None:
-        self.store = store
-        self.pools: set[str] = set()
-        self._pool_exists = pool_exists
-        self.collections: list[int] = []
-        self.completed: list[CompletedTask] = []
-        self.jobs: dict[str, str] = {}
-        self.ensure_pool_calls = 0
-        self.registries: list[dict[str, str]] = []  # given to the last ensure_pool()
-
-    def pool_exists(self, pool_id: str | None = None) -> bool:
-        return self._pool_exists
-
-    def ensure_pool(self, registries=()) -> int:
-        self.ensure_pool_calls += 1
-        self.registries = [dict(r) for r in registries]
-        self._pool_exists = True
-        return 4
-
-    def create_job(self, job_id: str) -> None:
-        self.jobs[job_id] = "active"
-
-    def add_collection(self, job_id: str, texts: list[str]) -> list[AddResult]:
-        assert len(texts) <= 100
-        tasks = [json.loads(text) for text in texts]
-        self.collections.append(len(tasks))
-        for t in tasks:
-            self._complete(t)
-        return [AddResult(t["id"], True, False) for t in tasks]
-
-    def _complete(self, task: dict[str, Any]) -> None:
-        command = task["commandLine"]
-        ok = "fail" not in command
-        outputs = task["outputFiles"]
-        for o in outputs:
-            blob = o["destination"]["container"]["path"]
-            if o["filePattern"] == "../stderr.txt":
-                self.store.blobs[blob] = b"" if ok else b"Traceback ...\nValueError: bad seed 12\n"
-            elif o["filePattern"] != "../stdout.txt" and ok and "no-output" not in command:
-                self.store.blobs[blob] = task["id"].encode()
-        self.completed.append(CompletedTask(
-            task_id=task["id"], transition_time=dt.datetime.now(dt.timezone.utc),
-            result="success" if ok else "failure", exit_code=0 if ok else 3,
-            failure_code=None if ok else "FailureExitCode",
-            failure_message=None if ok else "The task exited with a failure exit code",
-        ))
-
-    def task_counts(self, job_id: str) -> tuple[int, int, int]:
-        return 0, 0, len(self.completed)
-
-    def completed_since(self, job_id: str, since: dt.datetime | None) -> list[CompletedTask]:
-        return [t for t in self.completed if since is None or t.transition_time > since]
-
-    def check_alive(self, job_id: str) -> None:
-        pass
-
-    def terminate_job(self, job_id: str, reason: str = "UserTerminate") -> None:
-        self.jobs[job_id] = "terminated"
-
-    def delete_job(self, job_id: str) -> None:
-        del self.jobs[job_id]
-
-    def delete_pool(self) -> None:
-        self._pool_exists = False
-
-    def close(self) -> None:
-        pass
-
-
 class Fakes:
     def __init__(self) -> None:
-        self.store = FakeStore()
+        self.store = MemoryBlobStore(
+            container_url="https://fake.blob.core.windows.net/superbatchtest")
         self.pool_exists = False
-        self.batch: FakeBatch | None = None
+        self.batch: ScriptedBatch | None = None
+
+    def connect(self, settings: Settings, stats: RequestStats, retry: RetryPolicy
+                ) -> tuple[MemoryBlobStore, ScriptedBatch]:
+        self.batch = ScriptedBatch(self.store, self.pool_exists)
+        return self.store, self.batch
+
+    def client_class(self) -> type[superbatch.client]:
+        """`superbatch.client` reaching these fakes (its `connect` replaced)."""
+        return type("FakeClient", (superbatch.client,), {"connect": staticmethod(self.connect)})
 
 
 @pytest.fixture
 def fakes(monkeypatch: pytest.MonkeyPatch) -> Iterator[Fakes]:
     f = Fakes()
-
-    def connect(settings, stats, retry):
-        f.batch = FakeBatch(f.store, f.pool_exists)
-        return f.store, f.batch
-
-    monkeypatch.setattr(superbatch, "_connect", connect)
     for name, value in AZURE_ENV.items():
         monkeypatch.setenv(name, value)
     yield f
@@ -187,6 +78,6 @@ def make_client(fakes: Fakes, tmp_path):
             COMMAND_LINE="python3 worker.py",
         )
         args.update(kwargs)
-        return superbatch.client(**args)
+        return fakes.client_class()(**args)
 
     return make

@@ -1,11 +1,11 @@
-"""In-process fakes of the Blob and Batch sides, for unit tests of the executor's logic.
+"""A stand-in for the SDK's `BatchClient`, for unit tests of the executor's logic.
 
-`FakeStore` keeps blobs in a dict; `FakeBatchClient` stands in for the SDK's
-`BatchClient` (the subset `batch.BatchService` calls), returns real SDK model
-objects, and runs each task's command line as a subprocess in a temporary
-directory (resource files from the fake store, output files back into it), so
-the real worker runs. Knobs let tests inject add errors, server errors, a
-vanished job, and hold tasks before they start.
+`FakeBatchClient` implements the subset of `azure.batch.BatchClient` that
+`cloud.batch.BatchService` calls (tests/unit/test_fakes_match_ports.py checks the
+signatures against the real class), returns real SDK model objects, and runs each task's
+command line as a subprocess in a temporary directory (resource files from a
+`MemoryBlobStore`, output files back into it), so the real worker runs. Knobs let tests
+inject add errors, server errors, a vanished job, and hold tasks before they start.
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ from typing import Any
 from azure.batch import models
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 
-from azure_batch_executor.cloud.retry import RequestStats
-from azure_batch_executor.cloud.storage import BlobStore
+from support.memory_store import MemoryBlobStore
 
 BATCH_KEY = base64.b64encode(b"batch-secret-key-for-tests").decode()
 STORAGE_KEY = base64.b64encode(b"storage-secret-key-for-tests").decode()
@@ -58,56 +57,6 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class FakeStore(BlobStore):
-    """Blobs in a dict; URLs carry a fake SAS signature so masking can be checked."""
-
-    SECRET_SIG = "c2VjcmV0LXNpZ25hdHVyZQ%3D%3D"
-
-    def __init__(self, stats: RequestStats) -> None:
-        self._stats = stats
-        self.blobs: dict[str, bytes] = {}
-        self.lock = threading.Lock()
-
-    @property
-    def container_url(self) -> str:
-        return "https://fake.blob.core.windows.net/azure-batch-executor"
-
-    def __repr__(self) -> str:
-        return f"FakeStore(container={self.container_url!r})"
-
-    def ensure_container(self) -> None:
-        self._stats.add("blob.container")
-
-    def sign(self) -> None:
-        pass
-
-    def read_url(self, blob_name: str) -> str:
-        return f"fake://{blob_name}?sp=r&sig={self.SECRET_SIG}"
-
-    def output_container_url(self) -> str:
-        return f"fake://?sp=cw&sig={self.SECRET_SIG}"
-
-    def upload(self, blob_name: str, data: bytes) -> None:
-        self._stats.add("blob.put")
-        with self.lock:
-            self.blobs[blob_name] = bytes(data)
-
-    def upload_creating_container(self, blob_name: str, data: bytes) -> None:
-        self.upload(blob_name, data)
-
-    def download(self, blob_name: str) -> bytes | None:
-        self._stats.add("blob.get")
-        with self.lock:
-            return self.blobs.get(blob_name)
-
-    def tail(self, blob_name: str, nbytes: int = 2048) -> str:
-        data = self.blobs.get(blob_name, b"")
-        return data[-nbytes:].decode("utf-8", "replace")
-
-    def close(self) -> None:
-        pass
-
-
 class _Pages:
     def __init__(self, pages: list[list[Any]]) -> None:
         self._pages = pages
@@ -127,7 +76,7 @@ class _Reply:
 class FakeBatchClient:
     """The subset of azure.batch.BatchClient the executor uses, running tasks locally."""
 
-    def __init__(self, store: FakeStore, slots: int = 4, pool_exists: bool = False) -> None:
+    def __init__(self, store: MemoryBlobStore, slots: int = 4, pool_exists: bool = False) -> None:
         self.store = store
         self.slots = slots
         self.pools: dict[str, dict] = {}
@@ -157,20 +106,20 @@ class FakeBatchClient:
             raise http_error(ResourceNotFoundError, 404, "PoolNotFound")
         return models.BatchPool(self.pools[pool_id])
 
-    def create_pool(self, body: dict) -> None:
+    def create_pool(self, pool: dict) -> None:
         self.calls["create_pool"] += 1
-        if body["id"] in self.pools:
+        if pool["id"] in self.pools:
             raise http_error(ResourceExistsError, 409, "PoolExists")
-        self.pools[body["id"]] = dict(body, state="active")
+        self.pools[pool["id"]] = dict(pool, state="active")
 
     def begin_delete_pool(self, pool_id: str, polling_interval: int = 5) -> None:
         self.calls["delete_pool"] += 1
         self.pools.pop(pool_id, None)
 
-    def create_job(self, body: dict) -> None:
+    def create_job(self, job: dict) -> None:
         self.calls["create_job"] += 1
-        self.jobs[body["id"]] = dict(body, state="active")
-        self.tasks[body["id"]] = {}
+        self.jobs[job["id"]] = dict(job, state="active")
+        self.tasks[job["id"]] = {}
 
     def get_job(self, job_id: str, select: Any = None) -> models.BatchJob:
         self.calls["get_job"] += 1
@@ -295,7 +244,7 @@ class FakeBatchClient:
         wd = taskdir / "wd"
         wd.mkdir(parents=True)
         for rf in body["resourceFiles"]:
-            name = rf["httpUrl"][len("fake://"):].split("?")[0]
+            name = self.store.blob_of(rf["httpUrl"])
             (wd / rf["filePath"]).write_bytes(self.store.blobs[name])
         env = dict(os.environ)
         for e in [*self.jobs[job_id].get("commonEnvironmentSettings", []),
@@ -332,7 +281,7 @@ class FakeBatchClient:
         if spec["shared"]:
             blob = next(rf["httpUrl"] for rf in body["resourceFiles"]
                         if rf["filePath"] == spec["shared"])
-            fn = cloudpickle.loads(self.store.blobs[blob[len("fake://"):].split("?")[0]])
+            fn = cloudpickle.loads(self.store.blobs[self.store.blob_of(blob)])
         rows = []
         for args, kwargs in calls:
             try:

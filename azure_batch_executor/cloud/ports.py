@@ -1,0 +1,87 @@
+"""The ports: what the engine and the SuperBatch client need of Batch and of Blob storage.
+
+Role: two `typing.Protocol`s, `BatchPort` (pool, job, task collections, task counts and
+completions) and `BlobPort` (the job's blobs and their SAS URLs), with the value types
+they exchange (`AddResult`, `CompletedTask`). `batch.BatchService` and
+`storage.BlobStore` implement them against Azure (or the local stack); tests pass fakes
+of them through the constructors (`AzureBatchExecutor.connect`, `superbatch.client.connect`),
+and a test checks that fakes and real classes both satisfy these protocols.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from ..config import Settings
+from .retry import RequestStats, RetryPolicy
+
+
+@dataclass(frozen=True)
+class AddResult:
+    """Batch's answer for one task of a collection add."""
+
+    task_id: str
+    accepted: bool
+    retry: bool  # a server-side error: add it again later
+    code: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class CompletedTask:
+    """What the manager thread needs of a completed task."""
+
+    task_id: str
+    transition_time: dt.datetime | None
+    result: str  # "success" | "failure" | ""
+    exit_code: int | None
+    failure_code: str | None
+    failure_message: str | None
+
+
+@runtime_checkable
+class BatchPort(Protocol):
+    """A Batch account as the engine uses it: one pool (from the settings), jobs, tasks."""
+
+    def pool_exists(self, pool_id: str | None = None) -> bool: ...
+    def ensure_pool(self, registries: Sequence[Mapping[str, str]] = ()) -> int: ...
+    def create_job(self, job_id: str, environment: Mapping[str, str] | None = None) -> None: ...
+    def terminate_job(self, job_id: str, reason: str = "UserTerminate") -> None: ...
+    def terminate_task(self, job_id: str, task_id: str) -> None: ...
+    def delete_job(self, job_id: str) -> None: ...
+    def delete_pool(self) -> None: ...
+    def check_alive(self, job_id: str) -> None: ...
+    def add_collection(self, job_id: str, tasks: Sequence[str]) -> list[AddResult]: ...
+    def task_counts(self, job_id: str) -> tuple[int, int, int]: ...
+    def completed_since(self, job_id: str, since: dt.datetime | None
+                        ) -> list[CompletedTask]: ...
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class BlobPort(Protocol):
+    """The blob container of the executor's jobs, and the SAS URLs tasks get for it."""
+
+    @property
+    def container_url(self) -> str: ...
+    def ensure_container(self) -> None: ...
+    def sign(self) -> None: ...
+    def read_url(self, blob_name: str) -> str: ...
+    def output_container_url(self) -> str: ...
+    def upload(self, blob_name: str, data: bytes) -> None: ...
+    def upload_creating_container(self, blob_name: str, data: bytes) -> None: ...
+    def upload_file(self, path: str | os.PathLike[str], blob_name: str) -> None: ...
+    def download(self, blob_name: str) -> bytes | None: ...
+    def tail(self, blob_name: str, nbytes: int = ...) -> str: ...
+    def blob_names(self, prefix: str) -> list[str]: ...
+    def delete_prefix(self, prefix: str) -> int: ...
+    def close(self) -> None: ...
+
+
+# How an executor or a SuperBatch client reaches its account: (settings, request counters,
+# retry policy) -> (the blob side, the Batch side). No request is sent yet.
+Connect = Callable[[Settings, RequestStats, RetryPolicy], "tuple[BlobPort, BatchPort]"]
