@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import pickle
 import signal
+from collections.abc import Callable
 from concurrent.futures import BrokenExecutor
+from typing import Any
 
 
 class ConfigurationError(ValueError):
@@ -67,7 +69,8 @@ class ForkedExecutorError(RuntimeError):
         self.pid = pid
         self.job_id = job_id
 
-    def __reduce__(self):  # keep the attributes when pickled
+    def __reduce__(self) -> tuple[type[ForkedExecutorError], tuple[int, int, str]]:
+        # keep the attributes when pickled
         return (ForkedExecutorError, (self.owner_pid, self.pid, self.job_id))
 
 
@@ -90,7 +93,8 @@ class NestedExecutorError(RuntimeError):
             f"needs the Batch and storage settings too).")
         self.task_id = task_id
 
-    def __reduce__(self):  # keep the attribute when pickled (it comes back from the node)
+    def __reduce__(self) -> tuple[type[NestedExecutorError], tuple[str]]:
+        # keep the attribute when pickled (it comes back from the node)
         return (NestedExecutorError, (self.task_id,))
 
 
@@ -129,7 +133,9 @@ class TaskFailedError(AzureBatchExecutorError):
         self.stdout_blob = stdout_blob
         self.stderr_blob = stderr_blob
 
-    def __reduce__(self):  # keep the attributes when pickled (joblib, multiprocessing)
+    def __reduce__(self) -> tuple[Callable[[str, dict[str, Any]], TaskFailedError],
+                                  tuple[str, dict[str, Any]]]:
+        # keep the attributes when pickled (joblib, multiprocessing)
         return (_rebuild_task_failed, (self.args[0], self.__dict__))
 
     @classmethod
@@ -199,7 +205,7 @@ def _hint(code: str, message: str, exit_code: int | None) -> str:
             "crash, or a missing package on the node); see the stderr tail.")
 
 
-def _rebuild_task_failed(message: str, attrs: dict) -> TaskFailedError:
+def _rebuild_task_failed(message: str, attrs: dict[str, Any]) -> TaskFailedError:
     err = TaskFailedError(message)
     err.__dict__.update(attrs)
     return err
@@ -240,7 +246,7 @@ class RemoteError(AzureBatchExecutorError):
         self.message = message
         self.remote_traceback = remote_traceback
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[RemoteError], tuple[str, str, str]]:
         return (RemoteError, (self.type_name, self.message, self.remote_traceback))
 
 

@@ -48,7 +48,8 @@ log = logging.getLogger(__name__)
 BACKEND_NAME = "azure_batch"
 
 
-class AzureBatchBackend(AutoBatchingMixin, ParallelBackendBase):
+# joblib ships no type information: its backend bases are Any to mypy
+class AzureBatchBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore[misc]
     """joblib backend running each batch of calls as one Azure Batch task.
 
     Constructor keywords (what ``parallel_config(backend="azure_batch", **params)``
@@ -99,7 +100,7 @@ class AzureBatchBackend(AutoBatchingMixin, ParallelBackendBase):
         self._initargs = tuple(initargs)
         self._settings = settings
         self._executor: AzureBatchExecutor | None = None
-        self._futures: set[Future] = set()
+        self._futures: set[Future[Any]] = set()
         self._futures_lock = threading.Lock()
         self.parallel: Any = None
 
@@ -123,8 +124,8 @@ class AzureBatchBackend(AutoBatchingMixin, ParallelBackendBase):
             return max(self.get_executor().max_workers + 1 + n_jobs, 1)
         return n_jobs
 
-    def submit(self, func: Callable[[], Any], callback: Callable[[Future], Any] | None = None
-               ) -> Future:
+    def submit(self, func: Callable[[], Any],
+               callback: Callable[[Future[Any]], Any] | None = None) -> Future[Any]:
         """One Batch task for one joblib batch; `callback` runs when its future resolves."""
         future = self.get_executor().submit(func)
         with self._futures_lock:
@@ -134,7 +135,7 @@ class AzureBatchBackend(AutoBatchingMixin, ParallelBackendBase):
             future.add_done_callback(callback)
         return future
 
-    def retrieve_result_callback(self, future: Future) -> Any:
+    def retrieve_result_callback(self, future: Future[Any]) -> Any:
         return future.result()
 
     def abort_everything(self, ensure_ready: bool = True) -> None:
@@ -171,7 +172,7 @@ class AzureBatchBackend(AutoBatchingMixin, ParallelBackendBase):
                 self._max_workers, self._initializer, self._initargs, **self._settings)
         return ex
 
-    def _forget(self, future: Future) -> None:
+    def _forget(self, future: Future[Any]) -> None:
         with self._futures_lock:
             self._futures.discard(future)
 

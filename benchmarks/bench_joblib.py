@@ -52,7 +52,7 @@ from joblib.parallel import register_parallel_backend
 
 from azure_batch_executor import reusable
 from azure_batch_executor.joblib_backend import AzureBatchBackend
-from azure_batch_executor.local import _connection_string, _find_azurite
+from azure_batch_executor.local.azurite import _connection_string, _find_azurite
 
 ROOT = Path(__file__).resolve().parents[1]
 NODES, SLOTS = 2, 2

@@ -271,7 +271,9 @@ def container_setting(image: str) -> str:
     return f'container_image="{image}"'
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     """Register `dockerfile` on the CLI's subparsers; `run` is its handler."""
     parser = subparsers.add_parser(
         "dockerfile",

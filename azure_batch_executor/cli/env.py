@@ -258,7 +258,9 @@ def export_lines(settings: dict[str, str]) -> list[str]:
     return [f"export {name}={shlex.quote(value)}" for name, value in settings.items()]
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     """Register `env` on the CLI's subparsers; `run` is its handler."""
     parser = subparsers.add_parser(
         "env",

@@ -15,7 +15,8 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from azure.core.exceptions import (
@@ -37,6 +38,8 @@ from .retry import RequestStats, RetryPolicy, http_transport, naming_credentials
 log = logging.getLogger(__name__)
 
 _DELETE_BATCH = 256  # the most sub-requests a blob batch request may hold
+
+T = TypeVar("T")
 
 
 def _credential_variable(settings: Settings) -> str:
@@ -210,7 +213,7 @@ class BlobStore:
                             f"{self.container_url}", response=refused[0])
         return len(names)
 
-    def _call(self, kind: str, fn: Any, *a: Any, **kw: Any) -> Any:
+    def _call(self, kind: str, fn: Callable[..., T], *a: Any, **kw: Any) -> T:
         return self._retry.call(self._stats, kind, fn, *a, **kw)
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ Imports: the standard library and `wire` only.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from . import wire
 
@@ -165,9 +166,9 @@ def with_loose_hint(message: str) -> str:
             "(BatchEmulator(loose=True)) to store and echo it instead.")
 
 
-def error_body(err: BatchError, request_id: str, base_url: str) -> dict:
+def error_body(err: BatchError, request_id: str, base_url: str) -> dict[str, Any]:
     """The service's error JSON, without the odata.metadata wrapper for embedding."""
-    body: dict = {
+    body: dict[str, Any] = {
         "code": err.code,
         "message": {
             "lang": "en-US",

@@ -18,8 +18,9 @@ from typing import Any
 from . import exceptions as exc
 from . import wire
 
-Node = tuple  # AST nodes: ("or", a, b) | ("and", a, b) | ("not", a) | ("cmp", op, path, lit)
-#                         | ("startswith", path, prefix)
+# AST nodes: ("or", a, b) | ("and", a, b) | ("not", a) | ("cmp", op, path, lit)
+#          | ("startswith", path, prefix)
+Node = tuple[Any, ...]
 
 CMP_OPS = ("eq", "ne", "gt", "ge", "lt", "le")
 ALL = frozenset(CMP_OPS) | {"startswith"}
@@ -269,7 +270,7 @@ class Filter:
         self.props = FILTERABLE[kind]
         self.ast = _Parser(text, self.props).parse()
 
-    def matches(self, doc: dict) -> bool:
+    def matches(self, doc: dict[str, Any]) -> bool:
         return _eval(self.ast, doc, self.props)
 
 
@@ -287,7 +288,7 @@ def _lookup(doc: Any, path: str) -> Any:
     return doc
 
 
-def _eval(node: Node, doc: dict, props: dict[str, Prop]) -> bool:
+def _eval(node: Node, doc: dict[str, Any], props: dict[str, Prop]) -> bool:
     tag = node[0]
     if tag == "or":
         return _eval(node[1], doc, props) or _eval(node[2], doc, props)

@@ -44,10 +44,10 @@ def parse_select(text: str | None, known: Iterable[str], loose: bool,
     return paths
 
 
-def project(doc: dict, paths: list[list[str]] | None) -> dict:
+def project(doc: dict[str, Any], paths: list[list[str]] | None) -> dict[str, Any]:
     if paths is None:
         return doc
-    out: dict = {}
+    out: dict[str, Any] = {}
     for parts in paths:
         src: Any = doc
         for p in parts:
@@ -95,12 +95,12 @@ def decode_token(token: str | None) -> int:
 
 @dataclass
 class Page:
-    items: list[dict]
+    items: list[dict[str, Any]]
     next_position: int | None  # None: last page
 
 
 def page(
-    entries: Iterable[tuple[int, Callable[[], dict]]],
+    entries: Iterable[tuple[int, Callable[[], dict[str, Any]]]],
     flt: Filter | None,
     select: list[list[str]] | None,
     limit: int,
@@ -110,7 +110,7 @@ def page(
     The cursor is the position after the last entry returned, so items changing state
     between pages are neither skipped nor duplicated (positions never move).
     """
-    items: list[dict] = []
+    items: list[dict[str, Any]] = []
     for position, render in entries:
         if len(items) == limit:
             return Page(items, position)

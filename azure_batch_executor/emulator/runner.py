@@ -59,7 +59,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 from .blobio import Aborted
 from .deadlines import Deadlines
@@ -94,8 +94,9 @@ class RunSpec:
     command_line: str
     task_dir: Path                      # .../workitems/<jobId>/job-1/<taskId>; wd is task_dir/"wd"
     env: dict[str, str]                 # the complete process environment (PATH included)
-    resource_files: list[dict] = field(default_factory=list)  # JSON as received (camelCase)
-    output_files: list[dict] = field(default_factory=list)    # JSON as received (camelCase)
+    # resource files and output files: the JSON as received (camelCase)
+    resource_files: list[dict[str, Any]] = field(default_factory=list)
+    output_files: list[dict[str, Any]] = field(default_factory=list)
     max_wall_clock_seconds: float | None = None
 
 

@@ -137,7 +137,7 @@ def _container_url(entry: Mapping[str, Any], auto_storage: Callable[[str], str] 
 
 
 def download_resource_files(
-    resource_files: list[dict],
+    resource_files: list[dict[str, Any]],
     wd: Path,
     *,
     timeout: float,
@@ -249,7 +249,7 @@ def _upload_entry(
 
 
 def upload_output_files(
-    output_files: list[dict],
+    output_files: list[dict[str, Any]],
     wd: Path,
     env: Mapping[str, str],
     *,

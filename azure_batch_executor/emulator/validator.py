@@ -74,7 +74,7 @@ def _render(name: _Name) -> str:
     if parent is None:
         return str(key)
     if isinstance(parent, tuple) and len(parent) == 1:
-        return str(parent[0]) + key
+        return str(parent[0]) + str(key)
     return f"{_render(parent)}.{key}"
 
 
@@ -93,13 +93,13 @@ def _invalid(name: str, reason: str, error: str = "InvalidPropertyValue") -> exc
                {"PropertyName": name, "Reason": reason})
 
 
-def validate(body: Any, schema: dict[str, F], *, loose: bool, path: str = "") -> dict:
+def validate(body: Any, schema: dict[str, F], *, loose: bool, path: str = "") -> dict[str, Any]:
     """Check a JSON object against `schema`; returns a copy without null members."""
-    result: dict = _compile_schema(schema)(body, loose, (path,) if path else None)
+    result: dict[str, Any] = _compile_schema(schema)(body, loose, (path,) if path else None)
     return result
 
 
-def validate_owned(body: Any, schema: dict[str, F], *, loose: bool) -> dict:
+def validate_owned(body: Any, schema: dict[str, F], *, loose: bool) -> dict[str, Any]:
     """`validate` for a body the caller owns (freshly parsed, referenced nowhere else).
 
     Same checks, same errors in the same order; but when no member needs dropping (no
@@ -107,7 +107,7 @@ def validate_owned(body: Any, schema: dict[str, F], *, loose: bool) -> dict:
     """
     if _compile_schema(schema, True)(body, loose, None) is _DIRTY:
         return validate(body, schema, loose=loose)
-    result: dict = body
+    result: dict[str, Any] = body
     return result
 
 
@@ -166,12 +166,12 @@ def _compile_obj(schema: dict[str, F], verify: bool) -> _Checker:
     required = tuple(key for key, spec in schema.items() if spec.required)
     lookup = members.get
 
-    def check_obj(body: Any, loose: bool, name: _Name) -> dict:
+    def check_obj(body: Any, loose: bool, name: _Name) -> dict[str, Any]:
         if not isinstance(body, dict):
             if name is None:
                 raise exc.InvalidRequestBody("The request body must be a JSON object.")
             raise _invalid(_render(name).rstrip("."), "expected a JSON object")
-        out: dict = {}
+        out: dict[str, Any] = {}
         for key, value in body.items():
             if value is None:
                 continue
@@ -249,7 +249,7 @@ def _compile_list(spec: F, verify: bool) -> _Checker:
     plain = item_spec.kind == "any"
     strings = item_spec.kind == "str"
 
-    def check_list(value: Any, loose: bool, name: _Name) -> list:
+    def check_list(value: Any, loose: bool, name: _Name) -> list[Any]:
         if not isinstance(value, list):
             raise _invalid(_render(name), "expected a JSON array")
         if plain:
@@ -280,7 +280,7 @@ def _compile_list(spec: F, verify: bool) -> _Checker:
     return verify_list if verify else check_list
 
 
-def _check_required(body: dict, required: Any, name: _Name) -> None:
+def _check_required(body: dict[str, Any], required: Any, name: _Name) -> None:
     for key in required:
         if body.get(key) is None:
             prop = _render((name, key))

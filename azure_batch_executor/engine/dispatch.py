@@ -52,7 +52,7 @@ class Dispatcher:
         self.ctx = ctx
         self.io = io
         self.table = table  # the manager's: the items taken from the queue
-        self.adds: dict[Future, list[WorkItem]] = {}  # collection adds under way
+        self.adds: dict[Future[Any], list[WorkItem]] = {}  # collection adds under way
         self.dispatch_after = 0.0  # after server errors on adds, dispatch again from then on
         lay, store = ctx.services.layout, ctx.services.store
         common = [(store.read_url(lay.worker_blob()), C.WORKER_SCRIPT_FILE)]

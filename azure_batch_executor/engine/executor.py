@@ -149,7 +149,7 @@ class AzureBatchExecutor(Executor):
             job_id=layout.job_id, max_workers=self._max_workers))
 
     # ------------------------------------------------------------------ public surface
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Schedule ``fn(*args, **kwargs)`` as one Batch task; returns a Future at once.
 
         An argument that cannot be pickled fails the returned future with
@@ -246,7 +246,7 @@ class AzureBatchExecutor(Executor):
             self.shutdown(wait=True)
         return False
 
-    def task_output(self, future: Future) -> TaskOutput:
+    def task_output(self, future: Future[Any]) -> TaskOutput:
         """The whole stdout and stderr of the task behind `future` (a future this executor's
         submit() returned, once done), read from their blobs: one request each."""
         index = self._ctx.queue.task_index.get(future)
@@ -299,7 +299,7 @@ class AzureBatchExecutor(Executor):
     def request_counts(self) -> dict[str, int]:
         """Requests sent so far by kind ('batch.add', 'blob.get', ...), plus 'ticks'."""
         counts = self._ctx.services.stats.snapshot()
-        counts["ticks"] = self._ctx.ticks
+        counts["ticks"] = self._manager.watcher.ticks
         return counts
 
     def __repr__(self) -> str:
@@ -319,9 +319,9 @@ class AzureBatchExecutor(Executor):
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
 
     def _enqueue(self, spec: bytes, shared_id: int | None, *, chunked: bool,
-                 objects: dict[str, bytes]) -> Future:
+                 objects: dict[str, bytes]) -> Future[Any]:
         ctx = self._ctx
-        future: Future = Future()
+        future: Future[Any] = Future()
         with self._shutdown_lock:
             self._check_open()
             with ctx.lock:
@@ -339,8 +339,8 @@ class AzureBatchExecutor(Executor):
         return future
 
 
-def _failed(exc: BaseException) -> Future:
-    future: Future = Future()
+def _failed(exc: BaseException) -> Future[Any]:
+    future: Future[Any] = Future()
     future.set_exception(exc)
     return future
 
@@ -363,7 +363,7 @@ class _ChunkSubmitter:
         self.payload_id = payload_id
         self.shared_file = executor._ctx.services.layout.shared_file(payload_id)
 
-    def __call__(self, chunk: list[Call]) -> Future:
+    def __call__(self, chunk: list[Call]) -> Future[Any]:
         executor = self.executor_ref()
         if executor is None:
             raise RuntimeError("cannot schedule new futures after the executor was collected")
@@ -380,7 +380,7 @@ class _ChunkSubmitter:
             executor._interrupted(exc)
 
 
-def _result_iterator(futures: collections.deque[Future], end_time: float | None,
+def _result_iterator(futures: collections.deque[Future[Any]], end_time: float | None,
                      chunks: Iterator[list[Call]] | None, submit: _ChunkSubmitter
                      ) -> Iterator[Any]:
     """Yield the results of chunk futures in order, as Executor.map does: with `chunks`, one
@@ -409,7 +409,7 @@ def _result_iterator(futures: collections.deque[Future], end_time: float | None,
             future.cancel()
 
 
-def _result_or_cancel(future: Future, end_time: float | None) -> Any:
+def _result_or_cancel(future: Future[Any], end_time: float | None) -> Any:
     try:
         try:
             return future.result(None if end_time is None else end_time - time.monotonic())

@@ -45,7 +45,7 @@ class WorkItem:
     resolve to a list of (ok, value) pairs, one per call of the chunk.
     """
 
-    future: Future
+    future: Future[Any]
     index: int
     spec: bytes
     shared_id: int | None = None
@@ -108,7 +108,7 @@ def fail(item: WorkItem, exc: BaseException) -> None:
         notify_cancelled(item.future)
 
 
-def notify_cancelled(future: Future) -> None:
+def notify_cancelled(future: Future[Any]) -> None:
     """If `future` was cancelled, tell its waiters (``wait``, ``as_completed``): once, whoever
     calls and however often (a second call finds it notified already)."""
     if future.cancelled():

@@ -31,13 +31,11 @@ import contextlib
 import logging
 import sys
 import threading
-import time
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from .. import constants as C
-from ..cloud.batch import CompletionFeed, JobGone
 from ..cloud.codes import ENDED_CODES, error_code, is_gone, is_service_error
 from ..cloud.ports import CompletedTask
 from ..config import first_line, mask_secrets
@@ -47,10 +45,10 @@ from .dispatch import Dispatcher
 from .lifecycle import WorkItem, WorkTable, broken, end, fail, settle
 from .output import echo
 from .state import JobContext
+from .watch import Watcher
 
 log = logging.getLogger(__name__)
 
-MAX_POLL_FAILURES = 8  # consecutive failed ticks before the executor counts as broken
 
 _global_shutdown = False
 _contexts: weakref.WeakSet[JobContext] = weakref.WeakSet()
@@ -81,11 +79,8 @@ class Manager(threading.Thread):
         self.ctx = ctx
         self.executor_ref = weakref.ref(executor, lambda _: ctx.wakeup.set())
         self.table = WorkTable()  # the items taken from the queue: ADDING or IN_FLIGHT
-        self.feed = CompletionFeed(ctx.services.batch, ctx.services.layout.job_id)
-        self.interval = C.MIN_POLL_INTERVAL
-        self.next_poll = 0.0
-        self.next_health = time.monotonic() + C.HEALTH_CHECK_INTERVAL
-        self.failures = 0
+        self.watcher = Watcher(ctx.services.batch, ctx.services.layout.job_id,
+                               ctx.services.settings.poll_interval)
         self.io = ThreadPoolExecutor(C.IO_THREADS, thread_name_prefix="abx-io")
         self.dispatcher = Dispatcher(ctx, self.io, self.table)
         _contexts.add(ctx)
@@ -116,7 +111,7 @@ class Manager(threading.Thread):
             return
         waits = [self.dispatcher.due_in()]
         if self.table.in_flight():
-            waits.append(max(0.0, self.next_poll - time.monotonic()))
+            waits.append(self.watcher.due_in())
         if ctx.queue.cancelled:
             waits.append(0.0)
         timeout = min((w for w in waits if w is not None), default=None)
@@ -133,8 +128,7 @@ class Manager(threading.Thread):
         dispatcher.harvest_adds()
         idle = not self.table
         if dispatcher.send_pending() and idle:  # the first tasks: poll soon, then back off
-            self.interval = C.MIN_POLL_INTERVAL
-            self.next_poll = time.monotonic() + self.interval
+            self.watcher.restart()
 
     # ------------------------------------------------------------------ poll and collect
     def collect_completed(self) -> None:
@@ -142,47 +136,19 @@ class Manager(threading.Thread):
         their outcomes in parallel, resolve their futures."""
         table = self.table
         mine = list(table.harvest_early())  # completed before their add reply was harvested
-        if table.in_flight() and time.monotonic() >= self.next_poll:
-            self.ctx.ticks += 1
-            try:
-                new = self.feed.poll()
-            except Exception as exc:  # noqa: BLE001 - counted; gone or too many: broken
-                self.poll_failed(exc)
-                new = []
-            else:
-                self.failures = 0
-                self.back_off(moved=bool(new))
-                if new:  # tasks completing: the job and pool are alive, no health check due
-                    self.next_health = time.monotonic() + C.HEALTH_CHECK_INTERVAL
-            for t in new:
+        if table.in_flight() and not self.watcher.due_in():
+            for t in self.watcher.poll():
                 item = table.completed(t)
                 if item is not None:
                     mine.append((t, item))
             if not table.in_flight():
-                self.feed.flowing = False  # nothing left to flow: count first next time
+                self.watcher.drained()
         fatal: BaseException | None = None
         for (task, item), fut in [(pair, self.io.submit(self.fetch_outcome, *pair))
                                   for pair in mine]:
             fatal = self.resolve(item, task, fut) or fatal
         if fatal is not None:
             raise fatal
-
-    def poll_failed(self, exc: Exception) -> None:
-        if is_gone(exc):
-            raise exc
-        self.failures += 1
-        log.warning("poll of job %s failed (%d in a row): %s", self.ctx.services.layout.job_id,
-                    self.failures, first_line(exc))
-        if self.failures >= MAX_POLL_FAILURES:
-            raise exc
-        self.feed.flowing = False
-        self.back_off(moved=False)
-
-    def back_off(self, moved: bool) -> None:
-        """Next tick: one poll interval after results flowed, else doubling up to it."""
-        cap = self.ctx.services.settings.poll_interval
-        self.interval = cap if moved else min(cap, self.interval * 2)
-        self.next_poll = time.monotonic() + self.interval
 
     def fetch_outcome(self, task: CompletedTask, item: WorkItem) -> Any:
         """The decoded outcome of a completed task, or a TaskFailedError when it left none."""
@@ -205,7 +171,8 @@ class Manager(threading.Thread):
         error.args = (mask_secrets(error.args[0]),)
         return error
 
-    def resolve(self, item: WorkItem, task: CompletedTask, fut: Future) -> BaseException | None:
+    def resolve(self, item: WorkItem, task: CompletedTask, fut: Future[Any]
+                ) -> BaseException | None:
         """Resolve one work item's future exactly once; return an executor-breaking error."""
         exc = fut.exception()
         if exc is not None:
@@ -227,15 +194,8 @@ class Manager(threading.Thread):
             self.ctx.flags.broken = self.ctx.flags.broken or exc
 
     def check_health(self) -> None:
-        if not self.table.in_flight() or time.monotonic() < self.next_health:
-            return
-        self.next_health = time.monotonic() + C.HEALTH_CHECK_INTERVAL
-        try:
-            self.ctx.services.batch.check_alive(self.ctx.services.layout.job_id)
-        except JobGone:
-            raise
-        except Exception as exc:  # noqa: BLE001 - counted like a failed poll
-            self.poll_failed(exc)
+        if self.table.in_flight():
+            self.watcher.check_health()
 
     # ------------------------------------------------------------------ endings
     def finish_job(self) -> None:

@@ -19,6 +19,7 @@ import threading
 import weakref
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..cloud.ports import BatchPort, BlobPort
 from ..cloud.retry import RequestStats
@@ -49,7 +50,7 @@ class SubmitQueue:
     cancelled: bool = False  # a pending future was cancelled: sweep `pending`
     shared: dict[int, SharedPayload] = field(default_factory=dict)  # map() functions, by id
     objects: dict[str, SharedObject] = field(default_factory=dict)  # large args, by sha256
-    task_index: weakref.WeakKeyDictionary[Future, int] = field(
+    task_index: weakref.WeakKeyDictionary[Future[Any], int] = field(
         default_factory=weakref.WeakKeyDictionary)  # submit() futures -> task index
     counter: int = 0
 
@@ -80,9 +81,8 @@ class JobContext:
     wakeup: threading.Event = field(default_factory=threading.Event)
     queue: SubmitQueue = field(default_factory=SubmitQueue)
     flags: Flags = field(default_factory=Flags)
-    ticks: int = 0  # poll ticks (task-count requests), for tests and benchmarks
 
-    def on_cancel(self, future: Future) -> None:
+    def on_cancel(self, future: Future[Any]) -> None:
         if future.cancelled():
             self.queue.cancelled = True
             self.wakeup.set()

@@ -1,11 +1,11 @@
 """Collect: wait for the tasks of a SuperBatch run, download their outputs, describe failures.
 
 Role: the second half of `superbatch.client.run()`, once the tasks were added. A
-`Collector` polls `batch.CompletionFeed` (one request per idle poll) with an
-interruptible backoff, shows one `Progress` line on stderr, downloads each succeeded
-task's `OutputFile`s into BATCH_DIRECTORY as it completes (in a bounded thread pool),
-checks every few seconds that the job and pool are still there, and describes each
-failed task (exit code, Batch failure, stderr tail) as a `TaskFailedError`.
+`Collector` watches the job with the executor's own watch loop (`engine.watch.Watcher`:
+one request per idle poll, the same backoff, health checks and tolerance of passing
+failures), shows one `Progress` line on stderr, downloads each succeeded task's
+`OutputFile`s into BATCH_DIRECTORY as it completes (in a bounded thread pool), and
+describes each failed task as the executor does (`TaskFailedError.describe`).
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import TextIO
 
 from .. import constants as C
-from ..cloud.batch import CompletionFeed, JobGone
+from ..cloud.batch import JobGone
 from ..cloud.ports import BatchPort, BlobPort, CompletedTask
 from ..config import Settings, mask_secrets
+from ..engine.watch import Watcher
 from ..errors import BrokenBatchExecutor, TaskFailedError, TasksFailedError, describe_exit_code
 from ..wire.layout import JobLayout
 
@@ -56,16 +57,15 @@ class Collector:
         """Wait for every task with a progress line on stderr, downloading the outputs of
         each succeeded task as it completes; return the failed ones, described."""
         total = len(self.outputs)
-        feed = CompletionFeed(self.batch, self.layout.job_id)
+        watcher = Watcher(self.batch, self.layout.job_id, self.settings.poll_interval,
+                          first_interval=MIN_WAIT)
         done: dict[str, CompletedTask] = {}
         downloads: dict[str, Future[list[OutputFile]]] = {}
         progress = Progress(sys.stderr, self.layout.job_id, total)
         start = time.monotonic()
-        next_health = start + C.HEALTH_CHECK_INTERVAL
-        wait = MIN_WAIT
         with ThreadPoolExecutor(C.IO_THREADS, thread_name_prefix="superbatch-io") as io:
             while True:
-                new = [t for t in feed.poll() if t.task_id not in done]
+                new = [t for t in watcher.poll() if t.task_id not in done]
                 for t in new:
                     done[t.task_id] = t
                     if t.result == "success":
@@ -82,14 +82,11 @@ class Collector:
                         f"{self.wait_limit / 3600:g} h; the job was terminated. Check the "
                         f"pool {self.settings.pool_id} has nodes, or raise the limit"
                     )
-                if now >= next_health:
-                    next_health = now + C.HEALTH_CHECK_INTERVAL
-                    try:
-                        self.batch.check_alive(self.layout.job_id)
-                    except JobGone as exc:
-                        raise BrokenBatchExecutor(f"{exc}: the tasks cannot complete") from exc
-                wait = MIN_WAIT if new else min(self.settings.poll_interval, wait * 2)
-                self.wakeup.wait(wait)
+                try:
+                    watcher.check_health()
+                except JobGone as exc:
+                    raise BrokenBatchExecutor(f"{exc}: the tasks cannot complete") from exc
+                self.wakeup.wait(watcher.due_in())
             progress.finish()
             missing = {task_id: fut.result() for task_id, fut in downloads.items()}
         failures = []

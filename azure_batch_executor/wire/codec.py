@@ -249,7 +249,7 @@ def _spec(shared: str | None, call: bytes, divert: Divert | None) -> bytes:
     return pickle.dumps(spec, protocol=4)
 
 
-def encode_call(fn: Callable[..., Any], args: tuple, kwargs: dict,
+def encode_call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
                 divert: Divert | None = None) -> bytes:
     """The task spec of one submit() call (large arguments diverted into `divert` when
     given). Raises TaskPicklingError naming the culprit."""
@@ -269,7 +269,7 @@ def encode_chunk(shared_file: str, calls: Sequence[Call], divert: Divert | None 
     return _spec(shared_file, _dumps_call(None, calls, "map()", divert), divert)
 
 
-def encode_config(initializer: Callable[..., Any] | None, initargs: tuple) -> bytes:
+def encode_config(initializer: Callable[..., Any] | None, initargs: tuple[Any, ...]) -> bytes:
     init = None
     if initializer is not None:
         init = _dumps((initializer, tuple(initargs)), "the initializer and its initargs")

@@ -36,7 +36,11 @@ Shapes (plain pickles of builtins; the cloudpickled parts are bytes inside):
                          | ("badresult", None, type, message, traceback)
 
 It runs on the node: the standard library and cloudpickle only (tests/unit/test_layer_contracts.py).
+Annotations are not evaluated at run time (``from __future__ import annotations``); what only
+they use is imported under ``TYPE_CHECKING`` (`typing` itself is imported by cloudpickle anyway).
 """
+
+from __future__ import annotations
 
 import base64
 import contextlib
@@ -48,9 +52,19 @@ import platform
 import sys
 import traceback
 import types
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import cloudpickle
 import cloudpickle.cloudpickle as _cp
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from importlib.machinery import ModuleSpec
+    from typing import TypeAlias
+
+    # ("raise", pickled exception | None, type, message, traceback), or ("badresult", None, ...)
+    ErrorRow: TypeAlias = tuple[str, bytes | None, str, str, str]
+    Row: TypeAlias = tuple[str, bytes] | ErrorRow  # ("ok", pickled result) or an error row
 
 GLOBAL_CONFIG_FILE = "config.pickle"
 WORKER_INPUTS_FILE = "inputs.pickle"
@@ -63,27 +77,27 @@ WIRE_FORMAT = 1
 _NEWOBJ = copyreg.__newobj__  # type: ignore[attr-defined]  # cls.__new__(cls, *args)
 
 
-def _versions():
+def _versions() -> dict[str, str]:
     return {"python": "{}.{}".format(*sys.version_info[:2]),
             "cloudpickle": cloudpickle.__version__}
 
 
-def _type_name(obj):
+def _type_name(obj: object) -> str:
     cls = obj if isinstance(obj, type) else type(obj)
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
 # ------------------------------------------------------------------------------ pickling
-class Pickler(cloudpickle.Pickler):
+class Pickler(cloudpickle.Pickler):  # type: ignore[misc]  # cloudpickle ships no types: Any
     """cloudpickle that keeps code objects' file names (tracebacks name the user's files),
     rebuilds exceptions without calling ``__init__`` (a custom signature unpickles) and
     sends slotted instances as slot state (`slot_state`). The client pickles with it
-    too (``azure_batch_executor._pickling``)."""
+    too (``azure_batch_executor.wire.pickling``)."""
 
-    def reducer_override(self, obj):
+    def reducer_override(self, obj: object) -> object:  # a reduce value or NotImplemented
         cls = type(obj)
         if cls is types.CodeType:
-            return code_reduce(obj)
+            return code_reduce(cast(types.CodeType, obj))
         if isinstance(obj, BaseException) and cls.__reduce__ is BaseException.__reduce__:
             return _NEWOBJ, (cls, *obj.args), obj.__dict__ or None
         if "__slots__" in cls.__dict__ and _default_reduce(cls):
@@ -91,13 +105,16 @@ class Pickler(cloudpickle.Pickler):
         return super().reducer_override(obj)
 
 
-def _default_reduce(cls):
-    return (cls.__reduce_ex__ is object.__reduce_ex__ and cls.__reduce__ is object.__reduce__
+def _default_reduce(cls: type) -> bool:
+    # mypy types cls.__reduce__ as bound to the class object; both sides are the functions
+    # found on the classes
+    return (cls.__reduce_ex__ is object.__reduce_ex__  # type: ignore[comparison-overlap]
+            and cls.__reduce__ is object.__reduce__  # type: ignore[comparison-overlap]
             and getattr(cls, "__getstate__", None) is getattr(object, "__getstate__", None)
             and not hasattr(cls, "__getnewargs_ex__") and not hasattr(cls, "__getnewargs__"))
 
 
-def slot_state(obj):
+def slot_state(obj: object) -> dict[str, Any]:
     """Every attribute of a slotted instance, slots and ``__dict__`` alike, set again one by
     one when loaded: a class rebuilt by value (cloudpickle) has a ``__dict__`` where the
     original has slots, so the default state of one does not load into the other."""
@@ -114,41 +131,45 @@ def slot_state(obj):
     return state
 
 
-def code_reduce(obj):
+def code_reduce(obj: types.CodeType) -> tuple[Callable[..., types.CodeType], tuple[Any, ...]]:
     """cloudpickle's reduction of a code object, with its real ``co_filename``."""
     rebuild, args = _cp._code_reduce(obj)
     return rebuild, tuple(obj.co_filename if a == "<dynamic-code>" else a for a in args)
 
 
-def dumps(obj):
+def dumps(obj: object) -> bytes:
     """`obj` pickled by `Pickler` (what ``cloudpickle.dumps`` would give, but for the above)."""
     buf = io.BytesIO()
     Pickler(buf).dump(obj)
     return buf.getvalue()
 
 
-_namespaces: dict = {}
+_namespaces: dict[str, dict[str, Any]] = {}
 
 
-def _make_function(code, globals, name, argdefs, closure):
+def _make_function(code: types.CodeType, globals: dict[str, Any], name: str | None,
+                   argdefs: tuple[Any, ...] | None,
+                   closure: tuple[types.CellType, ...] | None) -> types.FunctionType:
     """cloudpickle's, but the first namespace rebuilt for a module is reused by later
     loads (cloudpickle rebuilds a module's globals per pickle)."""
     key = globals.get("__name__")
     if key is not None:
         globals = _namespaces.setdefault(key, globals)
-    return _cp._make_function(code, globals, name, argdefs, closure)
+    fn: types.FunctionType = _cp._make_function(code, globals, name, argdefs, closure)
+    return fn
 
 
-def _function_setstate(obj, state):
+def _function_setstate(obj: types.FunctionType,
+                       state: tuple[dict[str, Any] | None, dict[str, Any]]) -> None:
     """cloudpickle's, but a later load only adds the globals its module lacks (what the
     initializer set is kept, as in a process)."""
-    state, slotstate = state
+    own, slotstate = state
     known = obj.__globals__
     fresh = {k: v for k, v in slotstate["__globals__"].items() if k not in known}
-    return _cp._function_setstate(obj, (state, dict(slotstate, __globals__=fresh)))
+    _cp._function_setstate(obj, (own, dict(slotstate, __globals__=fresh)))
 
 
-def _loads(data):
+def _loads(data: bytes) -> Any:
     return _Loader(io.BytesIO(data)).load()
 
 
@@ -163,16 +184,17 @@ class _Loader(pickle.Unpickler):
         ("cloudpickle.cloudpickle", "_function_setstate"): _function_setstate,
         ("_pickle", "loads"): _loads, ("pickle", "loads"): _loads})
 
-    def __init__(self, file, objects=None, loaded=None):
+    def __init__(self, file: IO[bytes], objects: dict[str, str] | None = None,
+                 loaded: dict[str, Any] | None = None) -> None:
         super().__init__(file)
         self.objects = objects
         self.loaded = {} if loaded is None else loaded
 
-    def find_class(self, module, name):
+    def find_class(self, module: str, name: str) -> Any:
         swap = self._SWAP.get((module, name))
         return swap if swap is not None else super().find_class(module, name)
 
-    def persistent_load(self, pid):
+    def persistent_load(self, pid: Any) -> Any:
         if self.objects is None:
             raise pickle.UnpicklingError(f"unexpected persistent id {pid!r}")
         if pid not in self.loaded:
@@ -180,18 +202,18 @@ class _Loader(pickle.Unpickler):
         return self.loaded[pid]
 
 
-def _load(name):
+def _load(name: str) -> Any:
     with open(name, "rb") as f:
         return pickle.load(f)
 
 
-def _load_user(name):
+def _load_user(name: str) -> Any:
     with open(name, "rb") as f:
         return _Loader(f).load()
 
 
 # ------------------------------------------------------------------------------ rows
-def _error(exc, skip=0):
+def _error(exc: BaseException, skip: int = 0) -> ErrorRow:
     """An error row for `exc`: the pickled exception (or None) and its text; `skip` drops
     the worker's own outermost frames from the traceback."""
     tb_obj = exc.__traceback__
@@ -205,14 +227,14 @@ def _error(exc, skip=0):
     return ("raise", payload, _type_name(exc), _safe_str(exc), tb)
 
 
-def _safe_str(obj):
+def _safe_str(obj: object) -> str:
     try:
         return str(obj)
     except BaseException:  # noqa: BLE001 - a broken __str__ must not lose the error row
         return "<str() failed>"
 
 
-def _result(value):
+def _result(value: object) -> Row:
     try:
         return ("ok", dumps(value))
     except BaseException as exc:  # noqa: BLE001 - any pickling failure becomes a "badresult" row
@@ -221,7 +243,7 @@ def _result(value):
         return ("badresult", None, _type_name(value), msg, tb)
 
 
-def _write_outputs(outcome, wd):
+def _write_outputs(outcome: dict[str, Any], wd: str) -> None:
     tmp = os.path.join(wd, WORKER_OUTPUTS_FILE + ".tmp")
     with open(tmp, "wb") as f:
         pickle.dump(outcome, f, protocol=4)
@@ -230,10 +252,10 @@ def _write_outputs(outcome, wd):
     os.replace(tmp, os.path.join(wd, WORKER_OUTPUTS_FILE))
 
 
-def _output_tails(wd):
+def _output_tails(wd: str) -> dict[str, tuple[bytes, int]]:
     """The last OUTPUT_TAIL_BYTES of the task's stdout.txt and stderr.txt (written by Batch
     in the task directory, the parent of `wd`) with their sizes; missing files are left out."""
-    tails = {}
+    tails: dict[str, tuple[bytes, int]] = {}
     for stream in ("stdout", "stderr"):
         try:
             with open(os.path.join(wd, os.pardir, stream + ".txt"), "rb") as f:
@@ -245,7 +267,7 @@ def _output_tails(wd):
     return tails
 
 
-def _write_inline(variable, name):
+def _write_inline(variable: str, name: str) -> None:
     """A file that came inline (base64 in `variable`) written to `name`, as if downloaded."""
     inline = os.environ.get(variable)
     if inline:
@@ -255,7 +277,7 @@ def _write_inline(variable, name):
 
 
 # ------------------------------------------------------------------------------ nesting
-def _register_sequential(joblib):
+def _register_sequential(joblib: types.ModuleType) -> None:
     # joblib imports its _parallel_backends module itself; a joblib without this API:
     # nothing to register
     with contextlib.suppress(Exception):
@@ -267,7 +289,8 @@ class _JoblibHook:
     """A meta-path finder that registers the sequential "azure_batch" backend the moment
     joblib is imported (without importing joblib into tasks that never use it)."""
 
-    def find_spec(self, name, path=None, target=None):
+    def find_spec(self, name: str, path: Sequence[str] | None = None,
+                  target: types.ModuleType | None = None) -> ModuleSpec | None:
         if name != "joblib":
             return None
         sys.meta_path.remove(self)
@@ -277,7 +300,7 @@ class _JoblibHook:
             return spec
         exec_module = spec.loader.exec_module
 
-        def exec_and_register(module):
+        def exec_and_register(module: types.ModuleType) -> None:
             exec_module(module)
             _register_sequential(module)
 
@@ -285,7 +308,7 @@ class _JoblibHook:
         return spec
 
 
-def _nest_sequentially():
+def _nest_sequentially() -> None:
     os.environ[TASK_ENV] = os.environ.get("AZ_BATCH_TASK_ID") or "unknown"
     if "joblib" in sys.modules:
         _register_sequential(sys.modules["joblib"])
@@ -294,13 +317,14 @@ def _nest_sequentially():
 
 
 # ------------------------------------------------------------------------------ the run
-def run():
+def run() -> dict[str, Any]:
     _write_inline(INLINE_CONFIG_ENV, GLOBAL_CONFIG_FILE)
     _write_inline(INLINE_INPUTS_ENV, WORKER_INPUTS_FILE)
     config = _load(GLOBAL_CONFIG_FILE)
     node = dict(_versions(), host=platform.node())
-    results: list = []
-    outcome = {"format": WIRE_FORMAT, "node": node, "fatal": None, "results": results}
+    results: list[Row] = []
+    outcome: dict[str, Any] = {"format": WIRE_FORMAT, "node": node, "fatal": None,
+                               "results": results}
     client = {"python": config.get("python"), "cloudpickle": config.get("cloudpickle")}
     if client != _versions():
         message = (
@@ -333,7 +357,7 @@ def run():
     return outcome
 
 
-def main():
+def main() -> int:
     wd = os.getcwd()  # user code may chdir
     outcome = run()
     sys.stdout.flush()

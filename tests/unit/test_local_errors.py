@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from azure_batch_executor.local import LocalStack, LocalStackError, _find_azurite
+from azure_batch_executor.local import LocalStack, LocalStackError
+from azure_batch_executor.local.azurite import _find_azurite
 
 
 def test_missing_node_names_nodejs_and_npm(tmp_path: Path) -> None:
@@ -45,3 +46,18 @@ def test_repr_has_no_key() -> None:
     text = repr(LocalStack())
     assert "stopped" in text and "key" not in text.lower()
     assert os.environ.get("NO_PROXY", "").count("127.0.0.1") <= 1
+
+
+def test_repository_root_is_found_from_the_module() -> None:
+    from azure_batch_executor.local import azurite
+
+    assert (azurite._REPOSITORY / "azure_batch_executor" / "local" / "azurite.py").is_file()
+
+
+def test_shared_lock_is_read_from_the_stack_module() -> None:
+    from azure_batch_executor import local
+    from azure_batch_executor.local import stack
+
+    assert local._shared_lock is stack._shared_lock
+    with pytest.raises(AttributeError):
+        _ = local.no_such_name  # type: ignore[attr-defined]

@@ -104,5 +104,5 @@ def conditions(entity: Entity, headers: Mapping[str, str], *, read: bool) -> Non
             raise exc.ConditionNotMet()
 
 
-def name_value_list(items: list[dict] | None) -> dict[str, str]:
+def name_value_list(items: list[dict[str, Any]] | None) -> dict[str, str]:
     return {i["name"]: i.get("value", "") or "" for i in items or []}

@@ -60,7 +60,7 @@ NODE_FIELDS = frozenset({
     "nodeAgentInfo", "virtualMachineInfo"})
 
 
-class Headers(dict):
+class Headers(dict[str, str]):
     """Case-insensitive header lookup over the received (name, value) pairs."""
 
     def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
@@ -121,7 +121,8 @@ class BaseResponses:
             raise exc.InvalidRequestBody(
                 f"The request body is not valid JSON: {error}.", {"Reason": str(error)}) from None
 
-    def body(self, req: Request, spec: dict[str, schema.F], *, optional: bool = False) -> dict:
+    def body(self, req: Request, spec: dict[str, schema.F], *, optional: bool = False
+             ) -> dict[str, Any]:
         raw = self.json_body(req, optional=optional)
         if raw is None:
             return {}
@@ -167,13 +168,13 @@ class BaseResponses:
         return headers
 
     @staticmethod
-    def json_response(doc: dict, status: int = 200, headers: dict[str, str] | None = None
+    def json_response(doc: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
                       ) -> Response:
         out = {"Content-Type": wire.JSON_CONTENT_TYPE, "DataServiceVersion": "3.0"}
         out.update(headers or {})
         return Response(status, out, wire.dumps(doc))
 
-    def entity(self, req: Request, kind: str, doc: dict, etag: str, modified: float,
+    def entity(self, req: Request, kind: str, doc: dict[str, Any], etag: str, modified: float,
                select: list[list[str]] | None = None) -> Response:
         body = {"odata.metadata": f"{req.base_url}/$metadata#{kind}/@Element"}
         body.update(paging.project(doc, select))
@@ -184,7 +185,7 @@ class BaseResponses:
         req: Request,
         kind: str,
         filter_kind: str,
-        entries: Callable[[int], Iterable[tuple[int, Callable[[], dict]]]],
+        entries: Callable[[int], Iterable[tuple[int, Callable[[], dict[str, Any]]]]],
         select: list[list[str]] | None = None,
         extra_query: dict[str, str] | None = None,
     ) -> Response:

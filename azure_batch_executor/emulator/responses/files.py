@@ -17,6 +17,7 @@ import shutil
 from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from .. import exceptions as exc
@@ -50,7 +51,7 @@ def _content_type(path: Path) -> str:
     return "text/plain" if path.suffix.lower() == ".txt" else "application/octet-stream"
 
 
-def _file_props(path: Path) -> dict:
+def _file_props(path: Path) -> dict[str, Any]:
     st = path.stat()
     return {
         "creationTime": wire.iso(min(st.st_ctime, st.st_mtime)),
@@ -121,15 +122,15 @@ class FileResponses(BaseResponses):
         recursive = self.flag(req, "recursive")
         listed = _entries(root, recursive)
 
-        def render(name: str, path: Path) -> dict:
-            item: dict = {"name": name, "url": f"{url}/{quote(name, safe='')}",
+        def render(name: str, path: Path) -> dict[str, Any]:
+            item: dict[str, Any] = {"name": name, "url": f"{url}/{quote(name, safe='')}",
                           "isDirectory": path.is_dir()}
             if not item["isDirectory"]:
                 with contextlib.suppress(OSError):  # gone or unreadable: listed without properties
                     item["properties"] = _file_props(path)
             return item
 
-        def entries(start: int) -> Iterable[tuple[int, Callable[[], dict]]]:
+        def entries(start: int) -> Iterable[tuple[int, Callable[[], dict[str, Any]]]]:
             for i, (name, path) in enumerate(listed[start:], start):
                 yield i, partial(render, name, path)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import partial
+from typing import Any
 
 from .. import schema
 from ..models.base import conditions
@@ -39,7 +40,7 @@ class JobResponses(BaseResponses):
         select = self.select(req, JOB_FIELDS)
         backend = self.backend
 
-        def entries(start: int) -> Iterable[tuple[int, Callable[[], dict]]]:
+        def entries(start: int) -> Iterable[tuple[int, Callable[[], dict[str, Any]]]]:
             for job in list(backend.jobs.values()):
                 if job.seq >= start:
                     yield job.seq, partial(job.to_json, req.base_url)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import partial
+from typing import Any
 
 from .. import paging, schema
 from ..models.base import conditions
@@ -45,7 +46,7 @@ class PoolResponses(BaseResponses):
         select = self.select(req, POOL_FIELDS)
         backend = self.backend
 
-        def entries(start: int) -> Iterable[tuple[int, Callable[[], dict]]]:
+        def entries(start: int) -> Iterable[tuple[int, Callable[[], dict[str, Any]]]]:
             for pool in list(backend.pools.values()):
                 if pool.seq >= start:
                     yield pool.seq, partial(pool.to_json, req.base_url, self.casing)
@@ -94,7 +95,7 @@ class PoolResponses(BaseResponses):
             self.backend.pool(poolId)
         backend = self.backend
 
-        def entries(start: int) -> Iterable[tuple[int, Callable[[], dict]]]:
+        def entries(start: int) -> Iterable[tuple[int, Callable[[], dict[str, Any]]]]:
             pool = backend.pool(poolId)
             nodes = list(pool.nodes.values())
             for i, node in enumerate(nodes[start:], start):
@@ -114,7 +115,7 @@ class PoolResponses(BaseResponses):
     def list_pool_node_counts(self, req: Request) -> Response:
         backend = self.backend
 
-        def entries(start: int) -> Iterable[tuple[int, Callable[[], dict]]]:
+        def entries(start: int) -> Iterable[tuple[int, Callable[[], dict[str, Any]]]]:
             for pool in list(backend.pools.values()):
                 if pool.seq >= start:
                     yield pool.seq, pool.node_counts

@@ -57,7 +57,7 @@ class TaskResponses(BaseResponses):
                                    "value": value})
 
     def _add_result(self, req: Request, task_id: str, outcome: Task | exc.BatchError,
-                    success: str) -> dict:
+                    success: str) -> dict[str, Any]:
         if isinstance(outcome, Task):
             return {"status": success, "taskId": outcome.id,
                     "eTag": outcome.etag, "lastModified": wire.iso(outcome.last_modified),
@@ -73,7 +73,7 @@ class TaskResponses(BaseResponses):
             self.backend.job(jobId)
         backend = self.backend
 
-        def entries(start: int) -> Iterable[tuple[int, Callable[[], dict]]]:
+        def entries(start: int) -> Iterable[tuple[int, Callable[[], dict[str, Any]]]]:
             job = backend.job(jobId)
             for seq, task in job.tasks_from(start):
                 yield seq, partial(task.to_json, req.base_url, self.casing)

@@ -116,9 +116,9 @@ def test_idle_poll_costs_one_request_however_many_tasks(fakes, make_executor) ->
     fakes.client.hold.clear()
     fs = [ex.submit(identity, i) for i in range(300)]
     wait_until(lambda: all(f._state == RUNNING for f in fs), "all tasks accepted")
-    before, ticks = ex.request_counts(), ex._ctx.ticks
-    wait_until(lambda: ex._ctx.ticks >= ticks + 20, "20 idle polls")
-    after, ticks_after = ex.request_counts(), ex._ctx.ticks
+    before, ticks = ex.request_counts(), ex._manager.watcher.ticks
+    wait_until(lambda: ex._manager.watcher.ticks >= ticks + 20, "20 idle polls")
+    after, ticks_after = ex.request_counts(), ex._manager.watcher.ticks
     spent = sum(after.values()) - sum(before.values()) - (ticks_after - ticks)
     per_tick = spent / (ticks_after - ticks)
     assert per_tick <= 1.2, (before, after)
