@@ -15,7 +15,7 @@ import math
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -81,8 +81,12 @@ class Settings:
         return [f.name for f in dataclasses.fields(cls) if f.name != "local"]
 
     @classmethod
-    def resolve(cls, env: Mapping[str, str] | None = None, **kwargs: Any) -> Settings:
-        """Resolve keyword arguments, then `env` (default: os.environ), then defaults."""
+    def resolve(cls, env: Mapping[str, str] | None = None, *,
+                argument_names: Mapping[str, str] | None = None, **kwargs: Any) -> Settings:
+        """Resolve keyword arguments, then `env` (default: os.environ), then defaults.
+
+        Errors name a setting by its keyword, or by its name in `argument_names` (the
+        SuperBatch client's arguments: ``{"pool_id": "POOL_ID", ...}``)."""
         valid = cls.names()
         unknown = sorted(set(kwargs) - set(valid))
         if unknown:
@@ -96,7 +100,7 @@ class Settings:
             if name not in values and env.get(var):
                 values[name] = env[var]
         settings = cls(**values)
-        settings._validate()
+        settings._validate(argument_names or {})
         if not settings._any_account():
             settings = dataclasses.replace(settings, local=True)
         return settings
@@ -159,11 +163,12 @@ class Settings:
     def _any_account(self) -> bool:
         return any(getattr(self, name) for name in ENV_NAMES)
 
-    def _validate(self) -> None:
-        self._validate_accounts()
-        self._validate_pool()
+    def _validate(self, names: Mapping[str, str]) -> None:
+        self._validate_accounts(lambda field: names.get(field, field))
+        self._validate_pool(lambda field: names.get(field, field))
 
-    def _validate_accounts(self) -> None:
+    def _validate_accounts(self, n: Callable[[str], str]) -> None:
+        """The accounts: whole or absent; `n` names a field as the caller's user knows it."""
         if not self._any_account():
             return
         batch_given = self.batch_account_url or self.batch_account_name or self.batch_account_key
@@ -174,8 +179,8 @@ class Settings:
             what = "a storage account" if storage_given and not batch_given else "part of one"
             raise ConfigurationError(
                 f"{what} is configured but no Batch account URL: set {C.ENV_BATCH_ACCOUNT_URL} "
-                "or pass batch_account_url= (or unset every account variable to use the local "
-                "stack)"
+                f"or pass {n('batch_account_url')}= (or unset every account variable to use the "
+                "local stack)"
             )
         if bool(self.batch_account_name) != bool(self.batch_account_key):
             missing = (
@@ -185,7 +190,7 @@ class Settings:
             )
             raise ConfigurationError(
                 f"Batch shared-key authentication needs both the account name and key: set "
-                f"{missing[0]} or pass {missing[1]}= (or unset both to use Entra ID)"
+                f"{missing[0]} or pass {n(missing[1])}= (or unset both to use Entra ID)"
             )
         if self.batch_account_key:
             _check_base64(self.batch_account_key, C.ENV_BATCH_ACCOUNT_KEY)
@@ -193,7 +198,7 @@ class Settings:
             raise ConfigurationError(
                 f"a Batch account is configured but no storage account: set "
                 f"{C.ENV_STORAGE_ACCOUNT_URL} (Entra ID) or {C.ENV_STORAGE_CONNECTION_STRING}, "
-                "or pass storage_account_url= / storage_connection_string="
+                f"or pass {n('storage_account_url')}= / {n('storage_connection_string')}="
             )
         if not self.storage_connection_string:
             if not self.storage_account_url:
@@ -215,40 +220,47 @@ class Settings:
                 "connection string from the portal (Access keys)"
             )
 
-    def _validate_pool(self) -> None:
+    def _validate_pool(self, n: Callable[[str], str]) -> None:
+        """Pool, job and polling settings; `n` names a field as the caller's user knows it."""
         if not _ID_RE.match(self.pool_id):
-            raise ConfigurationError(f"pool_id={self.pool_id!r}: use 1-64 of [A-Za-z0-9_-]")
+            raise ConfigurationError(
+                f"{n('pool_id')}={self.pool_id!r}: use 1-64 of [A-Za-z0-9_-]")
         if not re.match(r"^[A-Za-z0-9_-]{1,30}$", self.job_id_prefix):
             raise ConfigurationError(
-                f"job_id_prefix={self.job_id_prefix!r}: use 1-30 of [A-Za-z0-9_-]"
+                f"{n('job_id_prefix')}={self.job_id_prefix!r}: use 1-30 of [A-Za-z0-9_-]"
             )
         if not _CONTAINER_RE.match(self.container_name):
             raise ConfigurationError(
-                f"container_name={self.container_name!r}: use 3-63 of [a-z0-9-], no '--'"
+                f"{n('container_name')}={self.container_name!r}: use 3-63 of [a-z0-9-], no '--'"
             )
         for name in ("dedicated_nodes", "spot_nodes"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 0):
-                raise ConfigurationError(f"{name}={value!r}: must be an int >= 0")
+                raise ConfigurationError(f"{n(name)}={value!r}: must be an int >= 0")
         if self.pool_nodes == (0, 0):
-            raise ConfigurationError("dedicated_nodes=0 and spot_nodes=0: the pool needs a node")
+            raise ConfigurationError(
+                f"{n('dedicated_nodes')}=0 and {n('spot_nodes')}=0: the pool needs a node")
         slots = self.task_slots_per_node
         if slots is not None and (not isinstance(slots, int) or not 1 <= slots <= 256):
-            raise ConfigurationError(f"task_slots_per_node={slots!r}: must be an int in 1..256")
+            raise ConfigurationError(
+                f"{n('task_slots_per_node')}={slots!r}: must be an int in 1..256")
         if not isinstance(self.max_task_retries, int) or self.max_task_retries < -1:
             raise ConfigurationError(
-                f"max_task_retries={self.max_task_retries!r}: must be -1 (unlimited) or >= 0"
+                f"{n('max_task_retries')}={self.max_task_retries!r}: must be -1 (unlimited) "
+                "or >= 0"
             )
         timeout = self.task_timeout
         if timeout is not None and (
             not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0
         ):
-            raise ConfigurationError(f"task_timeout={timeout!r}: must be seconds > 0 or None")
+            raise ConfigurationError(
+                f"{n('task_timeout')}={timeout!r}: must be seconds > 0 or None")
         poll = self.poll_interval
         if not isinstance(poll, (int, float)) or not math.isfinite(poll) or poll <= 0:
-            raise ConfigurationError(f"poll_interval={poll!r}: must be seconds > 0")
+            raise ConfigurationError(f"{n('poll_interval')}={poll!r}: must be seconds > 0")
         if not isinstance(self.echo_output, bool):
-            raise ConfigurationError(f"echo_output={self.echo_output!r}: must be True or False")
+            raise ConfigurationError(
+                f"{n('echo_output')}={self.echo_output!r}: must be True or False")
 
 
 def _check_base64(value: str, variable: str) -> None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import pickle
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import BrokenExecutor
 from typing import Any
 
@@ -152,16 +152,22 @@ class TaskFailedError(AzureBatchExecutorError):
         stdout_blob: str,
         stderr_blob: str,
         container_url: str,
+        missing: Sequence[str] = ("outputs.pickle",),
     ) -> TaskFailedError:
-        """The error for a task that completed without outcome: cause, likely reason, fix."""
-        parts = [f"task {task_id} of job {job_id} ended without an outcome"]
-        parts.append(f"exit code {describe_exit_code(exit_code)}" if exit_code is not None
-                     else "no process ran (no exit code)")
+        """The error for a task that failed, or succeeded without leaving the files it
+        should (`missing`, in its working directory): cause, likely reason, fix. The one
+        description of a failed task, for the executor and the SuperBatch client alike."""
+        parts = [f"task {task_id} of job {job_id} failed: "
+                 + (f"exit code {describe_exit_code(exit_code)}" if exit_code is not None
+                    else "no process ran (no exit code)")]
         if failure_code:
-            parts.append(f"Batch failure {failure_code}: {failure_message or ''}".strip())
+            parts.append(f"Batch failure {failure_code}: {failure_message or ''}".rstrip(": "))
         elif result == "success":
-            parts.append("it reported success but outputs.pickle was not uploaded")
-        hint = _hint(failure_code or "", failure_message or "", exit_code)
+            names = ", ".join(repr(name) for name in missing)
+            parts.append(f"it succeeded but wrote no {names} in its working directory, so "
+                         "nothing was uploaded")
+        hint = "" if result == "success" and not failure_code else _hint(
+            failure_code or "", failure_message or "", exit_code)
         message = "; ".join(parts) + "."
         if hint:
             message += f" {hint}"

@@ -65,7 +65,7 @@ _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _REGISTRY_VARS = ("REGISTRY_SERVER", "REGISTRY_USERNAME", "REGISTRY_PASSWORD")
 _ADD_ROUNDS = 5  # add-collection rounds for tasks Batch answered with a server error
 
-# Settings field -> the seed's argument name, to word config.py's messages for client().
+# Settings field -> the seed's argument name: config.py's errors name them so for client().
 _ARGUMENT_NAMES = {
     **ENV_NAMES,  # the account arguments are named like their environment variables
     "pool_id": "POOL_ID",
@@ -75,7 +75,6 @@ _ARGUMENT_NAMES = {
     "container_name": "BLOB_CONTAINER_NAME",
     "container_image": "DOCKER_IMAGE",
 }
-_FIELD_RE = re.compile(r"\b(" + "|".join(_ARGUMENT_NAMES) + r")=")
 
 
 @dataclass(frozen=True)
@@ -387,11 +386,7 @@ def _resolve_settings(**args: Any) -> Settings:
     }
     for field, name in ENV_NAMES.items():
         kwargs[field] = args.get(name)
-    try:
-        return Settings.resolve(env=_seed_environment(), **kwargs)
-    except ConfigurationError as exc:
-        raise ConfigurationError(_FIELD_RE.sub(lambda m: _ARGUMENT_NAMES[m[1]] + "=",
-                                               str(exc))) from None
+    return Settings.resolve(env=_seed_environment(), argument_names=_ARGUMENT_NAMES, **kwargs)
 
 
 def _resolve_registry(server: str | None, username: str | None, password: str | None

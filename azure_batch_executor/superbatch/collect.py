@@ -11,6 +11,7 @@ describes each failed task as the executor does (`TaskFailedError.describe`).
 from __future__ import annotations
 
 import sys
+import textwrap
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,7 +24,7 @@ from ..cloud.batch import JobGone
 from ..cloud.ports import BatchPort, BlobPort, CompletedTask
 from ..config import Settings, mask_secrets
 from ..engine.watch import Watcher
-from ..errors import BrokenBatchExecutor, TaskFailedError, TasksFailedError, describe_exit_code
+from ..errors import BrokenBatchExecutor, TaskFailedError, TasksFailedError
 from ..wire.layout import JobLayout
 
 MIN_WAIT = 0.05  # seconds between polls while tasks complete; doubles up to poll_interval
@@ -110,27 +111,18 @@ class Collector:
         return missing
 
     def describe(self, task: CompletedTask, missing: list[OutputFile]) -> TaskFailedError:
+        """The executor's description of a failed task (`TaskFailedError.describe`)."""
         index = self.layout.task_index(task.task_id)
         stderr_blob = self.layout.stderr_blob(index)
-        tail = self.store.tail(stderr_blob)
-        parts = [f"{task.task_id}: exit code {describe_exit_code(task.exit_code)}"]
-        if task.failure_code:
-            parts.append(f"Batch failure {task.failure_code}: {task.failure_message or ''}"
-                         .rstrip(": "))
-        if missing:
-            names = ", ".join(repr(o.file_pattern) for o in missing)
-            parts.append(f"it succeeded but wrote no {names} in its working directory, so "
-                         "nothing was uploaded")
-        message = "; ".join(parts) + f" (stderr: blob {stderr_blob})"
-        if tail.strip():
-            message += "\n    stderr tail:\n" + "\n".join(
-                "    | " + line for line in tail.rstrip().splitlines())
-        return TaskFailedError(
-            mask_secrets(message, self.settings), task_id=task.task_id, job_id=self.layout.job_id,
-            exit_code=task.exit_code, failure_code=task.failure_code,
-            failure_message=task.failure_message, stderr_tail=tail,
+        error = TaskFailedError.describe(
+            task_id=task.task_id, job_id=self.layout.job_id, exit_code=task.exit_code,
+            result=task.result, failure_code=task.failure_code,
+            failure_message=task.failure_message, stderr_tail=self.store.tail(stderr_blob),
             stdout_blob=self.layout.stdout_blob(index), stderr_blob=stderr_blob,
-        )
+            container_url=self.store.container_url,
+            missing=[o.file_pattern for o in missing])
+        error.args = (mask_secrets(error.args[0], self.settings),)
+        return error
 
     def failed_error(self, failures: list[TaskFailedError]) -> TasksFailedError:
         """The error of a run whose `failures` are not empty."""
@@ -142,7 +134,7 @@ class Collector:
         head += (". Fix the worker (run COMMAND_LINE locally on a failed task's files to "
                  "reproduce), then rerun with a new JOB_ID. The logs are in "
                  f"{self.store.container_url}.\nFailed tasks:")
-        body = "\n".join("  " + str(f) for f in failures)
+        body = "\n".join(textwrap.indent(str(f), "  | ") for f in failures)
         return TasksFailedError(f"{head}\n{body}", job_id=self.layout.job_id, failures=failures)
 
 

@@ -51,8 +51,8 @@ def test_failing_worker_is_listed_with_its_stderr_tail(make_client, tmp_path, ca
         c.run()
     message = str(info.value)
     assert message.startswith(f"1 of 2 tasks of job {c.job_id} failed")
-    assert "task-000001: exit code 3" in message
-    assert "| worker blew up on seed 12" in message
+    assert f"task task-000001 of job {c.job_id} failed: exit code 3" in message
+    assert "  | worker blew up on seed 12" in message
     assert "task-000000" not in message
     assert [f.task_id for f in info.value.failures] == ["task-000001"]
     # the good task's output was downloaded, the failed one's never uploaded

@@ -171,9 +171,11 @@ def test_failed_tasks_are_listed_with_stderr_tails(fakes, make_client, tmp_path)
     err = info.value
     message = str(err)
     assert message.startswith(f"2 of 4 tasks of job {c.job_id} failed")
-    assert "task-000002: exit code 3; Batch failure FailureExitCode" in message
-    assert "| ValueError: bad seed 12" in message
-    assert "task-000003: exit code 0; it succeeded but wrote no 'outputs.pickle'" in message
+    assert (f"task task-000002 of job {c.job_id} failed: exit code 3; Batch failure "
+            "FailureExitCode") in message
+    assert "  | ValueError: bad seed 12" in message
+    assert (f"task task-000003 of job {c.job_id} failed: exit code 0; it succeeded but wrote "
+            "no 'outputs.pickle'") in message
     assert "rerun with a new JOB_ID" in message
     assert [f.task_id for f in err.failures] == ["task-000002", "task-000003"]
     assert err.failures[0].exit_code == 3
