@@ -7,7 +7,7 @@ small inputs inline) and the SuperBatch client (a command line per task, outputs
 uploaded only on success, a private registry). `group_collections` cuts definitions
 into add-task-collection requests (<= 100 tasks, under the body limit). Nothing
 here sends a request. The text is built from fragments encoded once per job (see
-`docs/how-it-works.md`, "Adding tasks"): a task costs string joins, not a JSON encoder.
+`docs/dev/architecture.md`, "Adding tasks as text"): a task costs string joins, not a JSON encoder.
 """
 
 from __future__ import annotations

@@ -2,36 +2,38 @@
 
 Data flow (one executor = one Batch job, one blob prefix ``<job_id>/``)::
 
-  submit(fn, *args) / map(fn, *its, chunksize=k)
-    │  cloudpickle (user modules by value) ──► WorkItem(Future PENDING, task spec)
-    ▼                                           in JobContext.pending
-  poller thread ── _dispatch.py ──────────► spec <= 6 KB: inline in the task definition
-    │                                       spec >  6 KB: blob <job>/iter_<i>_inputs.pickle
+  submit(fn, *args) / map(fn, *its, chunksize=k, buffersize=b)
+    │  wire.codec: cloudpickle (user modules by value) ──► lifecycle.WorkItem (PENDING,
+    ▼                                                      Future PENDING) in queue.pending
+  manager thread ── dispatch.py ──────────► spec <= 6 KB: inline in the task definition
+    │  (PENDING -> ADDING)                  spec >  6 KB: blob <job>/iter_<i>_inputs.pickle
     │                                       map fn: blob <job>/shared_<n>.pickle, once per map
     │                                       an argument >= 64 KiB pickled (array, bytes,
     │                                       DataFrame): blob <job>/shared_<sha256>.pickle,
     │                                       once per executor, a persistent id in the spec
     │                                       create_task_collection (<= 100 tasks per request)
-    │                                       accepted: Future RUNNING
+    │                                       accepted: IN_FLIGHT, Future RUNNING
   job: config.pickle <= 6 KB (initializer, versions): base64 in the job's environment;
        larger: blob <job>/config.pickle, a resource file of every task
   Batch node: resource files ─► abx_worker.py: config.pickle + inputs.pickle ─► call(s)
     │                          ─► outputs.pickle ─► <job>/iter_<i>_outputs.pickle (+ stdout/stderr)
     ▼
-  poller thread ── _poller.py: get_job_task_counts (1 request per idle tick) ─► when the
+  manager thread ── watch.py: get_job_task_counts (1 request per idle tick) ─► when the
                    completed count moved: list tasks completed since the watermark
-                   ─► download outputs in parallel
-                   ─► set_result / set_exception (remote traceback chained as __cause__)
+                   ─► download outputs in parallel (wire.outcome)
+                   ─► lifecycle.settle: result or exception (remote traceback as __cause__),
+                      what the task printed echoed first (output.py); DONE
 
 Threads: the caller's thread pickles and enqueues under `JobContext.lock` and
 sets the wakeup Event; it never waits on the network (construction does: it
 checks the credentials, uploads the worker (creating the container if absent), creates
 the pool if absent, and the job).
-The poller thread owns everything after that, holding only a weakref to the
-executor. `shutdown()` (or leaving ``with``) waits for the futures, then the
-poller terminates the job and, if `delete_pool_when_done`, deletes the pool.
-`terminate()` does not wait for the tasks: the poller terminates the job at once
-and fails the futures in flight with `TaskTerminatedError`.
+The manager thread (`manager.Manager`) owns everything after that, holding only a
+weakref to the executor. `shutdown()` (or leaving ``with``) waits for the futures, then
+the manager terminates the job and, if `delete_pool_when_done`, deletes the pool.
+`terminate()` does not wait for the tasks: the manager terminates the job at once
+and fails the futures in flight with `TaskTerminatedError`; an interrupt leaving ``with``
+or ``map()``'s iterator does the same (docs/dev/interrupts.md).
 """
 
 from __future__ import annotations
