@@ -24,7 +24,7 @@ import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, ClassVar
 
 try:
     from joblib import register_parallel_backend
@@ -72,6 +72,10 @@ class AzureBatchBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore
     # raise both if your tasks show it (docs/joblib.md).
     MIN_IDEAL_BATCH_DURATION = 10.0
     MAX_IDEAL_BATCH_DURATION = 60.0
+
+    #: Where executors come from: the process's reusable ones (a subclass may give its own
+    #: `reusable.ReusableExecutors`, e.g. of a fake executor in unit tests).
+    reusable_executors: ClassVar[reusable.ReusableExecutors] = reusable.shared
 
     default_n_jobs = -1  # inside parallel_config(backend="azure_batch"): the whole pool
     supports_retrieve_callback = True
@@ -149,7 +153,7 @@ class AzureBatchBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore
         if running and executor is not None:
             log.info("joblib aborted: terminating job %s (%d task(s) in flight)",
                      executor.job_id, len(running))
-            reusable.discard(executor)
+            self.reusable_executors.discard(executor)
             executor.terminate(wait=True)  # its tasks and job ended, every future resolved
         self.reset_batch_stats()
         # ensure_ready: the next submit() gets a fresh executor from get_reusable_executor
@@ -168,7 +172,7 @@ class AzureBatchBackend(AutoBatchingMixin, ParallelBackendBase):  # type: ignore
         """The reusable executor for this backend's arguments (built on first use)."""
         ex = self._executor
         if ex is None or reusable.unusable(ex) is not None:
-            ex = self._executor = reusable.get_reusable_executor(
+            ex = self._executor = self.reusable_executors.get(
                 self._max_workers, self._initializer, self._initargs, **self._settings)
         return ex
 

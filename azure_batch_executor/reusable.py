@@ -17,7 +17,9 @@ executor is shut down without waiting (its futures still resolve and its job is
 terminated after them) and a new one is built; the reason goes to this module's
 logger at INFO. One module-level lock makes the check-and-build atomic.
 
-After ``os.fork()`` the child starts with a new lock and no executor (an at-fork hook;
+The state lives in a `ReusableExecutors` (the process's is `shared`; a test builds its own
+with a fake executor class). After ``os.fork()`` the child starts with a new lock and no
+executor (an at-fork hook;
 the parent's poller thread did not come along, so its executor would never resolve a
 future there): its first call builds its own executor, a new job, and logs why. The
 parent's executor is forgotten in the child, never shut down from it (that would
@@ -31,6 +33,7 @@ import dataclasses
 import logging
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -38,14 +41,6 @@ from .config import Settings
 from .engine.executor import AzureBatchExecutor
 
 log = logging.getLogger(__name__)
-
-_lock = threading.Lock()
-_executor: AzureBatchExecutor | None = None
-_key: _Key | None = None
-_pid = os.getpid()  # the process `_executor` belongs to
-_forked_from = ""  # in a forked child: why its first call builds a new executor
-_inherited: list[AzureBatchExecutor] = []  # a forked child's copies of its parent's executors
-
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class _Key:
@@ -55,6 +50,89 @@ class _Key:
     initializer: Callable[..., object] | None
     initargs: tuple[Any, ...]
     settings: Settings
+
+
+class ReusableExecutors:
+    """One live executor at a time, reused while the request resolves to the same key.
+
+    The process has one (`shared`, behind `get_reusable_executor`); `executor_class`
+    builds the executors (a test passes a fake of `AzureBatchExecutor`). After
+    ``os.fork()`` the child starts with a new lock and no executor.
+    """
+
+    def __init__(self, executor_class: Callable[..., AzureBatchExecutor] = AzureBatchExecutor
+                 ) -> None:
+        self.executor_class = executor_class
+        self.lock = threading.Lock()
+        self.executor: AzureBatchExecutor | None = None
+        self.key: _Key | None = None
+        self.pid = os.getpid()  # the process `executor` belongs to
+        self.forked_from = ""  # in a forked child: why its first call builds a new executor
+        self.inherited: list[AzureBatchExecutor] = []  # a forked child's copies of the parent's
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _after_fork_in_child(ref))
+
+    def get(self, max_workers: int | None = None,
+            initializer: Callable[..., object] | None = None,
+            initargs: tuple[Any, ...] = (), **settings: Any) -> AzureBatchExecutor:
+        """The reusable executor, rebuilt when the arguments differ or it is unusable."""
+        if max_workers is not None and max_workers <= 0:
+            raise ValueError("max_workers must be greater than 0")
+        key = _Key(max_workers, initializer, tuple(initargs), Settings.resolve(**settings))
+        with self.lock:
+            if self.pid != os.getpid():  # forked without the at-fork hook (a C-level fork())
+                self.forget_parent()
+            if self.executor is not None and self.key is not None:
+                reason = _why_not_reusable(self.executor, self.key, key)
+                if reason is None:
+                    log.debug("reusing %r", self.executor)
+                    return self.executor
+                log.info("rebuilding the reusable AzureBatchExecutor (job %s): %s",
+                         self.executor.job_id, reason)
+                old, self.executor, self.key = self.executor, None, None
+                old.shutdown(wait=False)
+            elif self.forked_from:
+                log.info("building a new reusable AzureBatchExecutor in process %d: %s",
+                         self.pid, self.forked_from)
+                self.forked_from = ""
+            self.executor = self.executor_class(max_workers, initializer, initargs, **settings)
+            self.key = key
+            return self.executor
+
+    def current(self) -> AzureBatchExecutor | None:
+        """The reusable executor if one was built and is still usable, else None (no build)."""
+        with self.lock:
+            if self.executor is None or unusable(self.executor) is not None:
+                return None
+            return self.executor
+
+    def discard(self, executor: AzureBatchExecutor) -> None:
+        """Forget `executor` if it is the reusable one, so the next call builds a new one.
+        (The caller shuts it down; this does not.)"""
+        with self.lock:
+            if self.executor is executor:
+                self.executor, self.key = None, None
+
+    def forget_parent(self) -> None:
+        """In a child made by os.fork(): forget the parent's executor (not shut down: its
+        job is the parent's) and remember why the next call builds one."""
+        parent, self.pid = self.pid, os.getpid()
+        if self.executor is not None:
+            self.inherited.append(self.executor)
+            self.forked_from = (f"this process was forked from process {parent}, whose "
+                                f"executor (job {self.executor.job_id}) stays with it")
+        self.executor, self.key = None, None
+
+
+def _after_fork_in_child(ref: weakref.ref[ReusableExecutors]) -> None:
+    """A new lock (another thread may have held the parent's at the fork), then forget."""
+    reuse = ref()
+    if reuse is not None:
+        reuse.lock = threading.Lock()
+        reuse.forget_parent()
+
+
+shared = ReusableExecutors()  # the process's: get_reusable_executor(), the joblib backend
 
 
 def get_reusable_executor(
@@ -68,68 +146,17 @@ def get_reusable_executor(
     Same arguments as `AzureBatchExecutor`. Do not shut the returned executor down
     unless you are done with it: the next call would have to build a new one (a new job).
     """
-    global _executor, _key, _forked_from
-    if max_workers is not None and max_workers <= 0:
-        raise ValueError("max_workers must be greater than 0")
-    key = _Key(max_workers, initializer, tuple(initargs), Settings.resolve(**settings))
-    with _lock:
-        if _pid != os.getpid():  # forked without the at-fork hook (a C-level fork())
-            _forget_parent()
-        if _executor is not None and _key is not None:
-            reason = _why_not_reusable(_executor, _key, key)
-            if reason is None:
-                log.debug("reusing %r", _executor)
-                return _executor
-            log.info("rebuilding the reusable AzureBatchExecutor (job %s): %s",
-                     _executor.job_id, reason)
-            old, _executor, _key = _executor, None, None
-            old.shutdown(wait=False)
-        elif _forked_from:
-            log.info("building a new reusable AzureBatchExecutor in process %d: %s",
-                     _pid, _forked_from)
-            _forked_from = ""
-        _executor = AzureBatchExecutor(max_workers, initializer, initargs, **settings)
-        _key = key
-        return _executor
+    return shared.get(max_workers, initializer, initargs, **settings)
 
 
 def current_executor() -> AzureBatchExecutor | None:
     """The reusable executor if one was built and is still usable, else None (no build)."""
-    with _lock:
-        if _executor is None or unusable(_executor) is not None:
-            return None
-        return _executor
+    return shared.current()
 
 
 def discard(executor: AzureBatchExecutor) -> None:
-    """Forget `executor` if it is the reusable one, so the next call builds a new one.
-    (The caller shuts it down; this does not.)"""
-    global _executor, _key
-    with _lock:
-        if _executor is executor:
-            _executor, _key = None, None
-
-
-def _forget_parent() -> None:
-    """In a child made by os.fork(): forget the parent's executor (not shut down: its job
-    is the parent's) and remember why the next call builds one."""
-    global _executor, _key, _pid, _forked_from
-    parent, _pid = _pid, os.getpid()
-    if _executor is not None:
-        _inherited.append(_executor)
-        _forked_from = (f"this process was forked from process {parent}, whose executor "
-                        f"(job {_executor.job_id}) stays with it")
-    _executor, _key = None, None
-
-
-def _after_fork_in_child() -> None:
-    """A new lock (another thread may have held the parent's at the fork), then forget."""
-    global _lock
-    _lock = threading.Lock()
-    _forget_parent()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
+    """Forget `executor` if it is the process's reusable one (the caller shuts it down)."""
+    shared.discard(executor)
 
 
 def _why_not_reusable(executor: AzureBatchExecutor, old: _Key, new: _Key) -> str | None:

@@ -115,7 +115,7 @@ from azure_batch_executor.wire import shipping as _shipping
 from azure_batch_executor import local, reusable
 
 def locks():
-    return [_output._lock, _shipping._ship_lock, local._shared_lock, reusable._lock]
+    return [_output._lock, _shipping._ship_lock, local._shared_lock, reusable.shared.lock]
 
 for lock in locks():  # held at the fork, as another thread of the parent might hold them
     lock.acquire()

@@ -2,8 +2,8 @@
 
 `FakeExecutor` stands in for AzureBatchExecutor (no stack, no requests): it records
 how it was built and shut down, runs submitted callables at once, and can be made
-broken. `fake_builds` installs it in `reusable` with a clean module state and
-returns the list of executors built.
+broken. `fake_builds` gives a `reusable.ReusableExecutors` that builds them (passed in,
+not patched in) and the list of those built.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from concurrent.futures import Future
 from typing import Any
 
 import pytest
+from joblib.parallel import BACKENDS
 
 from azure_batch_executor import reusable
 from azure_batch_executor.config import ENV_NAMES, Settings
 from azure_batch_executor.errors import BrokenBatchExecutor
+from azure_batch_executor.joblib_backend import BACKEND_NAME, AzureBatchBackend
 
 
 class FakeExecutor:
@@ -61,16 +63,26 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(var, raising=False)
 
 
-@pytest.fixture
-def fake_builds(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[FakeExecutor]]:
-    built: list[FakeExecutor] = []
+class Builds(list):  # type: ignore[type-arg]
+    """The fake executors built so far, by `reuse` (a `ReusableExecutors` of `FakeExecutor`)
+    and `backend` (an `AzureBatchBackend` whose executors come from `reuse`)."""
 
-    def build(*args: Any, **kwargs: Any) -> FakeExecutor:
+    def __init__(self) -> None:
+        super().__init__()
+        self.reuse = reusable.ReusableExecutors(self.build)
+        self.backend = type("FakeBackend", (AzureBatchBackend,),
+                            {"reusable_executors": self.reuse})
+
+    def build(self, *args: Any, **kwargs: Any) -> FakeExecutor:
         ex = FakeExecutor(*args, **kwargs)
-        built.append(ex)
+        self.append(ex)
         return ex
 
-    monkeypatch.setattr(reusable, "AzureBatchExecutor", build)
-    monkeypatch.setattr(reusable, "_executor", None)
-    monkeypatch.setattr(reusable, "_key", None)
-    yield built
+
+@pytest.fixture
+def fake_builds(monkeypatch: pytest.MonkeyPatch) -> Iterator[Builds]:
+    """Executors built by a `ReusableExecutors` of `FakeExecutor`; joblib's "azure_batch"
+    backend is the `Builds.backend` using it for the test (joblib's own registry)."""
+    builds = Builds()
+    monkeypatch.setitem(BACKENDS, BACKEND_NAME, builds.backend)
+    yield builds

@@ -13,12 +13,11 @@ from joblib._parallel_backends import SequentialBackend
 from joblib.parallel import BACKENDS
 
 from azure_batch_executor.joblib_backend import AzureBatchBackend, register_joblib
-from azure_batch_executor.reusable import current_executor
 
 
 @pytest.fixture
 def backend(fake_builds) -> AzureBatchBackend:
-    return AzureBatchBackend(nesting_level=0, pool_id="p")
+    return fake_builds.backend(nesting_level=0, pool_id="p")
 
 
 def test_capabilities_are_those_of_a_future_based_backend() -> None:
@@ -34,7 +33,7 @@ def test_effective_n_jobs_counts_back_from_the_capacity(backend, n_jobs, expecte
 
 
 def test_n_jobs_minus_one_follows_max_workers(fake_builds) -> None:
-    assert AzureBatchBackend(max_workers=2).effective_n_jobs(-1) == 2
+    assert fake_builds.backend(max_workers=2).effective_n_jobs(-1) == 2
 
 
 def test_n_jobs_zero_is_refused_like_joblib(backend) -> None:
@@ -43,7 +42,7 @@ def test_n_jobs_zero_is_refused_like_joblib(backend) -> None:
 
 
 def test_positive_n_jobs_builds_nothing(fake_builds) -> None:
-    AzureBatchBackend().configure(n_jobs=4, parallel=None, max_nbytes="1M", mmap_mode="r")
+    fake_builds.backend().configure(n_jobs=4, parallel=None, max_nbytes="1M", mmap_mode="r")
     assert fake_builds == []
 
 
@@ -65,25 +64,25 @@ def test_submit_uses_the_reusable_executor_and_calls_back(backend, fake_builds) 
     assert backend._futures == {f2}  # resolved futures are forgotten
 
 
-def test_abort_cancels_pending_batches_and_keeps_the_executor(backend, monkeypatch) -> None:
+def test_abort_cancels_pending_batches_and_keeps_the_executor(backend, fake_builds) -> None:
     futures = [backend.submit(lambda: None) for _ in range(3)]
-    executor = current_executor()
+    executor = fake_builds.reuse.current()
     backend.abort_everything(ensure_ready=True)
     assert all(f.cancelled() for f in futures)
-    assert not executor.terminated and current_executor() is executor
+    assert not executor.terminated and fake_builds.reuse.current() is executor
     assert executor.shutdowns == []
 
 
-def test_abort_terminates_the_job_when_tasks_were_added(backend, monkeypatch) -> None:
+def test_abort_terminates_the_job_when_tasks_were_added(backend, fake_builds) -> None:
     pending, running = backend.submit(lambda: 1), backend.submit(lambda: 2)
     running.set_running_or_notify_cancel()  # Batch accepted its task
-    executor = current_executor()
+    executor = fake_builds.reuse.current()
     backend.abort_everything(ensure_ready=True)
     assert pending.cancelled() and not running.cancelled()
     assert executor.terminated
-    assert executor.shutdowns == [(True, True)] and current_executor() is None
+    assert executor.shutdowns == [(True, True)] and fake_builds.reuse.current() is None
     backend.submit(lambda: 3)  # ensure_ready: the next batch gets a new executor
-    assert current_executor() not in (None, executor)
+    assert fake_builds.reuse.current() not in (None, executor)
 
 
 def test_nested_calls_run_sequentially() -> None:
@@ -92,7 +91,8 @@ def test_nested_calls_run_sequentially() -> None:
     assert n_jobs is None
 
 
-def test_register_twice_is_harmless() -> None:
+def test_register_twice_is_harmless(monkeypatch) -> None:
+    monkeypatch.setitem(BACKENDS, "azure_batch", BACKENDS.get("azure_batch", AzureBatchBackend))
     register_joblib()
     register_joblib()
     assert BACKENDS["azure_batch"] is AzureBatchBackend

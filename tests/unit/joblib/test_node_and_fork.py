@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 
 import joblib
 import pytest
@@ -17,7 +18,6 @@ from joblib.parallel import BACKENDS
 from azure_batch_executor import constants as C
 from azure_batch_executor import reusable
 from azure_batch_executor.joblib_backend import BACKEND_NAME, AzureBatchBackend, register_joblib
-from azure_batch_executor.reusable import current_executor, get_reusable_executor
 
 
 def pid_and_square(x: int) -> tuple[int, int]:
@@ -62,39 +62,34 @@ def test_on_a_client_register_joblib_is_the_batch_backend(
 
 # ---------------------------------------------------------------- in a forked child
 def test_after_fork_the_child_builds_its_own_and_leaves_the_parents_alone(
-        fake_builds, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+        fake_builds, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="azure_batch_executor.reusable")
-    monkeypatch.setattr(reusable, "_inherited", [])
-    monkeypatch.setattr(reusable, "_forked_from", "")
-    monkeypatch.setattr(reusable, "_lock", reusable._lock)  # the hook replaces it; undo that
-    parents = get_reusable_executor(2, pool_id="p")
-    parent_lock = reusable._lock
+    reuse = fake_builds.reuse
+    parents = reuse.get(2, pool_id="p")
+    parent_lock = reuse.lock
     parent_lock.acquire()  # another thread of the parent held it at the fork
     try:
-        reusable._after_fork_in_child()
-        assert reusable._lock is not parent_lock
-        assert current_executor() is None  # nothing inherited is handed out
-        child = get_reusable_executor(2, pool_id="p")
+        reusable._after_fork_in_child(weakref.ref(reuse))
+        assert reuse.lock is not parent_lock
+        assert reuse.current() is None  # nothing inherited is handed out
+        child = reuse.get(2, pool_id="p")
     finally:
         parent_lock.release()
     assert child is not parents and fake_builds == [parents, child]
     assert parents.shutdowns == []  # never shut down from the child: its job is the parent's
-    assert reusable._inherited == [parents]  # kept, so that nothing of it runs in the child
-    assert get_reusable_executor(2, pool_id="p") is child
+    assert reuse.inherited == [parents]  # kept, so that nothing of it runs in the child
+    assert reuse.get(2, pool_id="p") is child
     assert (f"building a new reusable AzureBatchExecutor in process {os.getpid()}: this "
             f"process was forked from process {os.getpid()}, whose executor (job "
             f"{parents.job_id}) stays with it") in caplog.text
 
 
-def test_a_fork_the_hook_missed_is_seen_by_the_pid(
-        fake_builds, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_fork_the_hook_missed_is_seen_by_the_pid(fake_builds) -> None:
     """A C-level fork() runs no Python at-fork hook: the pid check still forgets the
     parent's executor."""
-    monkeypatch.setattr(reusable, "_inherited", [])
-    monkeypatch.setattr(reusable, "_forked_from", "")
-    parents = get_reusable_executor(2, pool_id="p")
-    monkeypatch.setattr(reusable, "_pid", os.getpid() + 1_000_000)  # built by "another"
-    child = get_reusable_executor(2, pool_id="p")
+    reuse = fake_builds.reuse
+    parents = reuse.get(2, pool_id="p")
+    reuse.pid = os.getpid() + 1_000_000  # built by "another" process
+    child = reuse.get(2, pool_id="p")
     assert child is not parents and parents.shutdowns == []
-    assert reusable._pid == os.getpid()
-
+    assert reuse.pid == os.getpid()
