@@ -16,18 +16,21 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import constants as C
 from .errors import ConfigurationError
 
-_SECRETS = ("batch_account_key", "storage_account_key", "storage_connection_string")
+_SECRETS = ("batch_account_key", "storage_account_key", "storage_connection_string",
+            "registry_password")
 _MASK = "***"
 _ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CONTAINER_RE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
 
-# field name -> environment variable, for the fields that may come from the environment
+# field name -> environment variable, for the account fields that may come from the
+# environment (the seed's names)
 ENV_NAMES = {
     "batch_account_url": C.ENV_BATCH_ACCOUNT_URL,
     "batch_account_name": C.ENV_BATCH_ACCOUNT_NAME,
@@ -35,6 +38,14 @@ ENV_NAMES = {
     "storage_account_url": C.ENV_STORAGE_ACCOUNT_URL,
     "storage_account_key": C.ENV_STORAGE_ACCOUNT_KEY,
     "storage_connection_string": C.ENV_STORAGE_CONNECTION_STRING,
+}
+# field name -> environment variable, for the other settings that may come from it
+SETTING_ENV_NAMES = {
+    "environment": C.ENV_ENVIRONMENT,
+    "registry_server": "REGISTRY_SERVER",  # the SuperBatch seed's names
+    "registry_username": "REGISTRY_USERNAME",
+    "registry_password": "REGISTRY_PASSWORD",
+    "registry_identity": "REGISTRY_IDENTITY",
 }
 
 
@@ -54,6 +65,12 @@ class Settings:
     spot_nodes: int | None = None
     task_slots_per_node: int | None = None
     container_image: str | None = None
+    # A private registry for container_image: a login (username + password), or a managed
+    # identity of the pool (its resource id) that may pull from it.
+    registry_server: str | None = None
+    registry_username: str | None = None
+    registry_password: str | None = dataclasses.field(default=None, repr=False)
+    registry_identity: str | None = None
     delete_pool_when_done: bool = False
     container_name: str = C.DEFAULT_CONTAINER_NAME
     job_id_prefix: str = C.DEFAULT_JOB_ID_PREFIX
@@ -62,6 +79,15 @@ class Settings:
     max_task_retries: int = 0
     poll_interval: float = C.DEFAULT_POLL_INTERVAL
     echo_output: bool = True  # a task's stdout/stderr echoed on the client's
+    # What the nodes run the worker with (docs/environments.md): "auto" (the client's
+    # Python and installed distributions), "none" (the pool's image as it is), requirement
+    # strings, or a requirements.txt / pyproject.toml / uv.lock path. None: "auto", unless
+    # the nodes already are the client's environment (a container_image, a python_command
+    # of the user's, a local stack whose nodes are the client's interpreter).
+    environment: Any = None
+    index_url: str | None = None  # the package index the nodes install from (default PyPI)
+    extra_index_urls: tuple[str, ...] = ()
+    python_version: str | None = None  # the nodes' Python (default: the client's)
     local: bool = False  # no Batch account configured: use the local stack
 
     def __repr__(self) -> str:
@@ -96,9 +122,12 @@ class Settings:
             )
         env = os.environ if env is None else env
         values: dict[str, Any] = {k: v for k, v in kwargs.items() if v is not None}
-        for name, var in ENV_NAMES.items():
+        for name, var in {**ENV_NAMES, **SETTING_ENV_NAMES}.items():
             if name not in values and env.get(var):
                 values[name] = env[var]
+        for name in ("environment", "extra_index_urls"):  # hashable, as a setting must be
+            if isinstance(values.get(name), list):
+                values[name] = tuple(values[name])
         settings = cls(**values)
         settings._validate(argument_names or {})
         if not settings._any_account():
@@ -114,8 +143,14 @@ class Settings:
         storage_connection_string: str,
         nodes: int,
         slots_per_node: int,
+        node_image: str = "client",
     ) -> Settings:
-        """These settings completed by the local stack's endpoints; pool sized from the stack."""
+        """These settings completed by the local stack's endpoints; pool sized from the stack.
+
+        On nodes that stand in for an image of the client's environment (`node_image`
+        "client") the worker runs with the client's interpreter and, unless asked, no
+        environment is prepared; on "bare" nodes the environment is prepared as on Azure."""
+        client = node_image == "client"
         return dataclasses.replace(
             self,
             batch_account_url=batch_account_url,
@@ -127,7 +162,9 @@ class Settings:
             task_slots_per_node=(
                 slots_per_node if self.task_slots_per_node is None else self.task_slots_per_node
             ),
-            python_command=self.python_command or sys.executable,
+            python_command=self.python_command or (sys.executable if client else None),
+            environment=("none" if client and self.environment is None
+                         else self.environment),
         )
 
     # ------------------------------------------------------------------ derived values
@@ -166,6 +203,8 @@ class Settings:
     def _validate(self, names: Mapping[str, str]) -> None:
         self._validate_accounts(lambda field: names.get(field, field))
         self._validate_pool(lambda field: names.get(field, field))
+        self._validate_environment(lambda field: names.get(field, field))
+        self._validate_registry(lambda field: names.get(field, field))
 
     def _validate_accounts(self, n: Callable[[str], str]) -> None:
         """The accounts: whole or absent; `n` names a field as the caller's user knows it."""
@@ -263,6 +302,65 @@ class Settings:
                 f"{n('echo_output')}={self.echo_output!r}: must be True or False")
 
 
+    @property
+    def registry(self) -> dict[str, Any] | None:
+        """The Batch `ContainerRegistryReference` of the private registry, or None."""
+        if not self.registry_server:
+            return None
+        if self.registry_identity:
+            return {"registryServer": self.registry_server,
+                    "identityReference": {"resourceId": self.registry_identity}}
+        return {"registryServer": self.registry_server, "username": self.registry_username,
+                "password": self.registry_password}
+
+    def _validate_registry(self, n: Callable[[str], str]) -> None:
+        login = (self.registry_username, self.registry_password)
+        if any(login) and not all(login):
+            missing = "registry_password" if self.registry_username else "registry_username"
+            raise ConfigurationError(
+                f"a private registry login needs both {n('registry_username')} and "
+                f"{n('registry_password')}: pass {n(missing)}= (az acr credential show -n "
+                "REGISTRY), or registry_identity= for a pool managed identity")
+        if (any(login) or self.registry_identity) and not self.registry_server:
+            raise ConfigurationError(
+                f"registry credentials are given but not the registry: pass "
+                f"{n('registry_server')}= (e.g. myregistry.azurecr.io)")
+        if self.registry_server and not (any(login) or self.registry_identity):
+            raise ConfigurationError(
+                f"{n('registry_server')}={self.registry_server!r} needs a login "
+                f"({n('registry_username')} and {n('registry_password')}) or "
+                f"{n('registry_identity')} (a managed identity of the pool); leave it unset "
+                "for a public image")
+
+    def _validate_environment(self, n: Callable[[str], str]) -> None:
+        """The nodes' environment: each form checked here, before any request."""
+        env = self.environment
+        name = n("environment")
+        if isinstance(env, tuple):
+            for item in env:
+                _check_requirement(item, name)
+        elif env is None:
+            pass
+        elif isinstance(env, (str, os.PathLike)):
+            text = os.fspath(env)
+            if text not in ("auto", "none"):
+                _check_environment_file(Path(text), name)
+        else:
+            raise ConfigurationError(
+                f"{name}={env!r}: use \"auto\" (replicate this Python environment), \"none\" "
+                "(the pool's image as it is), a list of requirement strings, or the path of "
+                "a requirements.txt, pyproject.toml or uv.lock")
+        for field, url in [("index_url", self.index_url),
+                           *(("extra_index_urls", u) for u in self.extra_index_urls)]:
+            if url is not None and not _is_url(url):
+                raise ConfigurationError(
+                    f"{n(field)}: {url!r} is not a package index URL; use "
+                    "https://HOST/PATH/simple (e.g. https://pypi.org/simple)")
+        version = self.python_version
+        if version is not None and not re.match(r"^3\.\d{1,2}(\.\d{1,3})?$", str(version)):
+            raise ConfigurationError(
+                f"{n('python_version')}={version!r}: use 3.X or 3.X.Y (e.g. \"3.11\")")
+
 def _check_base64(value: str, variable: str) -> None:
     try:
         base64.b64decode(value, validate=True)
@@ -321,3 +419,39 @@ def first_line(exc: BaseException) -> str:
     what a log line or a wrapped error says of a service error."""
     text = str(exc)
     return mask_secrets(text.splitlines()[0] if text else type(exc).__name__)
+
+
+def _check_requirement(item: Any, name: str) -> None:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    if isinstance(item, os.PathLike) or (isinstance(item, str) and item.startswith(
+            (".", "/", "~")) and Path(item).expanduser().is_dir()):
+        return  # a local project: built into a wheel on the client
+    if not isinstance(item, str):
+        raise ConfigurationError(f"{name}: {item!r} is not a requirement string")
+    try:
+        Requirement(item)
+    except InvalidRequirement as exc:
+        raise ConfigurationError(
+            f"{name}: {item!r} is not a requirement (PEP 508): {exc}; write it as pip "
+            "would take it, e.g. \"numpy>=1.26\" or \"pandas==2.2.3\"") from None
+
+
+_ENVIRONMENT_FILES = ("requirements.txt", "pyproject.toml", "uv.lock")
+
+
+def _check_environment_file(path: Path, name: str) -> None:
+    if not path.is_file():
+        raise ConfigurationError(
+            f"{name}={str(path)!r}: no such file; give the path of a requirements.txt, "
+            "pyproject.toml or uv.lock (or \"auto\" / \"none\")")
+    if not (path.name in _ENVIRONMENT_FILES or path.suffix == ".txt"):
+        raise ConfigurationError(
+            f"{name}={str(path)!r}: not a requirements file (*.txt), pyproject.toml or uv.lock")
+
+
+def _is_url(text: Any) -> bool:
+    if not isinstance(text, str):
+        return False
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)

@@ -16,6 +16,9 @@ LOCAL_OUTPUTS_PATTERN = "iter_{}_outputs.pickle"  # blob name per task
 
 # --- our additions to the node-side contract ----------------------------------------------
 WORKER_SCRIPT_FILE = "abx_worker.py"  # the worker, uploaded once per job
+PREPARE_SCRIPT_FILE = "abx_prepare.py"  # the job preparation task: a node's environment
+ENVIRONMENTS_PREFIX = "_environments/"  # <env id>/requirements.txt and wheels, shared
+UV_VERSION = "0.13.8"  # the uv the nodes bootstrap (nodeenv/prepare.py)
 STDOUT_PATTERN = "iter_{}_stdout.txt"  # the task's stdout.txt, beside its outputs
 STDERR_PATTERN = "iter_{}_stderr.txt"  # the task's stderr.txt, beside its outputs
 SHARED_PAYLOAD_PATTERN = "shared_{}.pickle"  # a map() function (per map call) or a large
@@ -50,6 +53,7 @@ ENV_STORAGE_CONNECTION_STRING = "STORAGE_ACCOUNT_CONNECTION_STRING"
 # Set by the worker to the task id while user code runs on a node: the client package then
 # refuses to start an executor (a second cloud job) and joblib's "azure_batch" is sequential.
 TASK_ENV = "AZURE_BATCH_EXECUTOR_TASK"
+ENV_ENVIRONMENT = "AZURE_BATCH_EXECUTOR_ENVIRONMENT"  # the `environment` setting
 ENV_ALLOW_NESTED = "AZURE_BATCH_EXECUTOR_ALLOW_NESTED"  # "1": allow an executor in a task
 
 # --- defaults -----------------------------------------------------------------------------

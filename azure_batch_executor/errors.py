@@ -14,7 +14,8 @@ stdlib ones so existing ``except`` clauses keep working::
     │   └── NestedExecutorError         AzureBatchExecutor() inside a task on a Batch node
     ├── concurrent.futures.BrokenExecutor
     │   └── BrokenBatchExecutor         job/pool gone, credentials revoked, initializer failed
-    │       └── VersionMismatchError    node Python/cloudpickle differ from the client's
+    │       ├── VersionMismatchError    node Python/cloudpickle differ from the client's
+    │       └── EnvironmentPreparationError  the nodes could not install the environment
     └── AzureBatchExecutorError
         ├── TaskFailedError             a task ended without an outcome (killed, OOM, timeout)
         ├── TasksFailedError            superbatch: some tasks of a client.run() failed
@@ -48,6 +49,32 @@ class BrokenBatchExecutor(BrokenExecutor):
 
 class VersionMismatchError(BrokenBatchExecutor):
     """The node's Python major.minor or cloudpickle version differ from the client's."""
+
+
+class EnvironmentPreparationError(BrokenBatchExecutor):
+    """A node could not prepare the job's environment (the job preparation task failed):
+    the message names the environment, the failing step, the stderr tail and the fix.
+    Attributes: ``env_id``, ``node_id``, ``step``, ``exit_code``, ``stderr_tail``."""
+
+    def __init__(self, message: str, *, env_id: str = "", node_id: str = "", step: str = "",
+                 exit_code: int | None = None, stderr_tail: str = "") -> None:
+        super().__init__(message)
+        self.env_id = env_id
+        self.node_id = node_id
+        self.step = step
+        self.exit_code = exit_code
+        self.stderr_tail = stderr_tail
+
+    def __reduce__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        return _rebuild_with_attrs, (type(self), self.args[0], self.__dict__)
+
+
+def _rebuild_with_attrs(cls: type[BaseException], message: str, attrs: dict[str, Any]
+                        ) -> BaseException:
+    err = cls.__new__(cls)
+    BaseException.__init__(err, message)
+    err.__dict__.update(attrs)
+    return err
 
 
 class ForkedExecutorError(RuntimeError):

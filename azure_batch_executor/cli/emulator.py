@@ -34,6 +34,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                         help="emit the service's PascalCase enum values (ClientError, ...)")
     parser.add_argument("--path-prefix", action="append", default=[], metavar="DIR",
                         help="directory put first on PATH for task processes (repeatable)")
+    parser.add_argument("--container-path-prefix", action="append", default=None,
+                        metavar="DIR",
+                        help="instead of --path-prefix for commands with containerSettings "
+                             "(their image; repeatable)")
+    parser.add_argument("--allocation-delay", type=float, default=0.0, metavar="SECONDS",
+                        help="how long a new node boots (in 'starting') before its start "
+                             "task runs; default 0")
     parser.set_defaults(handler=run)
     return parser
 
@@ -45,12 +52,17 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise CommandError(f"--port {args.port} is not a TCP port: pass --port 1 to 65535, "
                            "or --port 0 for a free one")
+    if not args.allocation_delay >= 0:
+        raise CommandError(f"--allocation-delay {args.allocation_delay} is not a delay: pass "
+                           "0 or more seconds")
 
     from ..emulator import BatchEmulator, tune_gc_for_serving
 
     emulator = BatchEmulator(nodes=args.nodes, slots_per_node=args.slots, loose=args.loose,
                              host=args.host, port=args.port, path_prefix=args.path_prefix,
-                             realistic_casing=args.realistic_casing)
+                             realistic_casing=args.realistic_casing,
+                             container_path_prefix=args.container_path_prefix,
+                             allocation_delay=args.allocation_delay)
 
     def start() -> dict[str, str]:
         emulator.start()

@@ -30,6 +30,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--loose", action="store_true",
                         help="the emulator stores and echoes properties it does not emulate "
                              "instead of answering 400")
+    parser.add_argument("--node-image", choices=("client", "bare"), default="client",
+                        help="what python3 is on the nodes: 'client' (default) this "
+                             "interpreter with its packages, as an image built from this "
+                             "environment; 'bare' this Python with no third-party packages, "
+                             "as a stock Ubuntu Batch image")
+    parser.add_argument("--allocation-delay", type=float, default=0.0, metavar="SECONDS",
+                        help="how long a new node boots (in 'starting') before its start "
+                             "task runs; default 0")
     parser.set_defaults(handler=run)
     return parser
 
@@ -38,11 +46,15 @@ def run(args: argparse.Namespace) -> int:
     """Serve the local stack until a signal; 0 then, or a `CommandError`."""
     check_at_least("--nodes", args.nodes, 1, "the nodes a pool may have")
     check_at_least("--slots", args.slots, 1, "the task slots a node may have")
+    if not args.allocation_delay >= 0:
+        raise CommandError(f"--allocation-delay {args.allocation_delay} is not a delay: pass "
+                           "0 or more seconds")
 
     from ..emulator import tune_gc_for_serving
     from ..local import LocalStack, LocalStackError
 
-    stack = LocalStack(nodes=args.nodes, slots_per_node=args.slots, loose=args.loose)
+    stack = LocalStack(nodes=args.nodes, slots_per_node=args.slots, loose=args.loose,
+                       node_image=args.node_image, allocation_delay=args.allocation_delay)
 
     def start() -> dict[str, str]:
         stack.start()

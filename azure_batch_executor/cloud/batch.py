@@ -33,7 +33,7 @@ from .. import constants as C
 from ..config import Settings
 from ..errors import ConfigurationError
 from .codes import error_code
-from .ports import AddResult, BatchPort, CompletedTask
+from .ports import AddResult, BatchPort, CompletedTask, PreparationFailure
 from .retry import RequestStats, RetryPolicy, http_transport, naming_credentials
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ class BatchService:
         (the SDK's own ``pool_exists`` raises on 404)."""
         return self._get_pool(pool_id or self._settings.pool_id, select=["id"]) is not None
 
-    def ensure_pool(self, registries: Sequence[Mapping[str, str]] = ()) -> int:
+    def ensure_pool(self, registries: Sequence[Mapping[str, Any]] = ()) -> int:
         """Create the pool if absent; return its task-slot capacity (nodes x slots).
 
         `registries`: credentials (``registryServer``, ``username``, ``password``) of the
@@ -111,6 +111,7 @@ class BatchService:
         s = self._settings
         pool = self._get_pool(s.pool_id)
         if pool is not None:
+            self._check_existing_pool(pool)
             log.info("pool %s exists: used as it is, its settings were not changed", s.pool_id)
             nodes = (pool.target_dedicated_nodes or 0) + (pool.target_low_priority_nodes or 0)
             return max(1, nodes * (pool.task_slots_per_node or 1))
@@ -124,7 +125,29 @@ class BatchService:
             return self.ensure_pool(registries)
         return max(1, (dedicated + spot) * s.slots_per_node)
 
-    def pool_body(self, registries: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
+    def _check_existing_pool(self, pool: Any) -> None:
+        """An existing pool that cannot serve these settings is an error naming what differs
+        and the fix, never a silent mismatch (a container image asked of a pool that runs
+        none, or runs another)."""
+        image = self._settings.container_image
+        if not image:
+            return
+        vm = getattr(pool, "virtual_machine_configuration", None)
+        containers = getattr(vm, "container_configuration", None)
+        fix = (f"pass another pool_id (a new pool is created with the image), or delete this "
+               f"one: az batch pool delete --pool-id {pool.id}")
+        if containers is None:
+            raise ConfigurationError(
+                f"container_image={image!r} was asked, but the existing pool {pool.id} has no "
+                f"container configuration (its nodes run no containers); {fix}")
+        names = list(getattr(containers, "container_image_names", None) or [])
+        if names and image not in names:
+            raise ConfigurationError(
+                f"container_image={image!r} was asked, but the existing pool {pool.id} "
+                f"prefetches {', '.join(names)}: its nodes would pull the image at every "
+                f"task's start; {fix}")
+
+    def pool_body(self, registries: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
         """The new pool's JSON; `registries` are added when the pool runs containers."""
         s = self._settings
         dedicated, spot = s.pool_nodes
@@ -149,9 +172,10 @@ class BatchService:
             "taskSchedulingPolicy": {"nodeFillType": "spread"},
         }
 
-    def create_job(self, job_id: str, environment: Mapping[str, str] | None = None) -> None:
+    def create_job(self, job_id: str, environment: Mapping[str, str] | None = None,
+                   preparation: Mapping[str, Any] | None = None) -> None:
         """Create the job; `environment`: variables every task of the job gets (the job's
-        common environment settings)."""
+        common environment settings); `preparation`: its job preparation task (JSON)."""
         body: dict[str, Any] = {
             "id": job_id, "poolInfo": {"poolId": self._settings.pool_id},
             "onAllTasksComplete": "noaction", "onTaskFailure": "noaction",
@@ -161,6 +185,8 @@ class BatchService:
         if environment:
             body["commonEnvironmentSettings"] = [{"name": k, "value": v}
                                                  for k, v in environment.items()]
+        if preparation:
+            body["jobPreparationTask"] = dict(preparation)
         self._call("batch.create_job", self.client.create_job, body)
 
     def terminate_job(self, job_id: str, reason: str = "UserTerminate") -> None:
@@ -271,6 +297,35 @@ class BatchService:
                     else None,
                 ))
         return out
+
+    def preparation_failures(self, job_id: str) -> list[PreparationFailure]:
+        """The nodes whose job preparation task failed for `job_id`, with the tail of its
+        stderr (one listing; one file read per failed node)."""
+        def listing() -> list[Any]:
+            return list(self.client.list_job_preparation_and_release_task_status(job_id))
+
+        out = []
+        for entry in self._call("batch.prep_status", listing):
+            info = entry.job_preparation_task_execution_info
+            if info is None or lower(info.state) != "completed" or lower(info.result) != "failure":
+                continue
+            failure = info.failure_info
+            out.append(PreparationFailure(
+                node_id=entry.node_id, exit_code=info.exit_code,
+                failure_code=failure.code if failure else None,
+                failure_message=failure.message if failure else None,
+                stderr_tail=self._node_file_tail(entry.pool_id, entry.node_id,
+                                                 f"{info.task_root_directory}/stderr.txt")))
+        return out
+
+    def _node_file_tail(self, pool_id: str, node_id: str, path: str, nbytes: int = 4096
+                        ) -> str:
+        try:
+            data = b"".join(self._call("batch.node_file", self.client.download_node_file,
+                                       pool_id, node_id, path))
+        except HttpResponseError:
+            return ""
+        return data[-nbytes:].decode("utf-8", errors="replace")
 
     def close(self) -> None:
         self.client.close()

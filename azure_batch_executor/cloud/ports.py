@@ -14,7 +14,7 @@ import datetime as dt
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from ..config import Settings
 from .retry import RequestStats, RetryPolicy
@@ -43,13 +43,25 @@ class CompletedTask:
     failure_message: str | None
 
 
+@dataclass(frozen=True)
+class PreparationFailure:
+    """A node whose job preparation task failed for a job, as Batch reports it."""
+
+    node_id: str
+    exit_code: int | None
+    failure_code: str | None
+    failure_message: str | None
+    stderr_tail: str
+
+
 @runtime_checkable
 class BatchPort(Protocol):
     """A Batch account as the engine uses it: one pool (from the settings), jobs, tasks."""
 
     def pool_exists(self, pool_id: str | None = None) -> bool: ...
-    def ensure_pool(self, registries: Sequence[Mapping[str, str]] = ()) -> int: ...
-    def create_job(self, job_id: str, environment: Mapping[str, str] | None = None) -> None: ...
+    def ensure_pool(self, registries: Sequence[Mapping[str, Any]] = ()) -> int: ...
+    def create_job(self, job_id: str, environment: Mapping[str, str] | None = None,
+                   preparation: Mapping[str, Any] | None = None) -> None: ...
     def terminate_job(self, job_id: str, reason: str = "UserTerminate") -> None: ...
     def terminate_task(self, job_id: str, task_id: str) -> None: ...
     def delete_job(self, job_id: str) -> None: ...
@@ -59,6 +71,7 @@ class BatchPort(Protocol):
     def task_counts(self, job_id: str) -> tuple[int, int, int]: ...
     def completed_since(self, job_id: str, since: dt.datetime | None
                         ) -> list[CompletedTask]: ...
+    def preparation_failures(self, job_id: str) -> list[PreparationFailure]: ...
     def close(self) -> None: ...
 
 

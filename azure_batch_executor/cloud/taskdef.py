@@ -40,7 +40,7 @@ class TaskFactory:
     """
 
     def __init__(self, settings: Settings, common_resources: Sequence[tuple[str, str]],
-                 output_container_url: str, *, registry: Mapping[str, str] | None = None
+                 output_container_url: str, *, registry: Mapping[str, Any] | None = None
                  ) -> None:
         self._command = ',"commandLine":' + _q(f"{settings.command} {C.WORKER_SCRIPT_FILE}")
         self._common = [_resource(url, path) for url, path in common_resources]

@@ -14,9 +14,13 @@ JSON routes that expose the same operations as the Python API:
     POST   /_emulator/jobs/{jobId}/tasks/{taskId}/kill        SIGKILL a task's process
     POST   /_emulator/reset                                   drop everything
     GET    /_emulator/info                                    url, account name, settings
+    .../throttle, quotas, allocation-failures, unusable-boots, autoscale,
+    pools/{poolId}/nodes/{nodeId}/unusable|reboot,
+    pools/{poolId}/evaluateautoscale                          scripting the account
+                                                              (`account.admin_route`)
 
-Imports: the standard library and sibling emulator modules (`exceptions`, `wire`,
-`urls`, `responses.base`).
+Imports: the standard library and sibling emulator modules (`account`, `exceptions`,
+`wire`, `urls`, `responses.base`).
 """
 
 from __future__ import annotations
@@ -27,8 +31,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from . import account, wire
 from . import exceptions as exc
-from . import wire
 from .responses.base import Request, Response
 from .urls import split_path
 
@@ -102,7 +106,7 @@ class RequestCounter:
             self._counts.clear()
 
 
-class Emulator(Protocol):
+class Emulator(account.AccountEmulator, Protocol):
     """What the admin routes need from `BatchEmulator`."""
 
     account_name: str
@@ -131,6 +135,9 @@ class AdminApi:
         parts = split_path(req.raw_path)[1:]
         method = req.method
         emu = self.emulator
+        scripted = account.admin_route(emu, method, parts, lambda: _body(req))
+        if scripted is not None:
+            return Response(204) if scripted is account.NO_CONTENT else _json(scripted)
         if parts == ["stats"] and method == "GET":
             counts = emu.request_counts()
             return _json({"total": sum(counts.values()), "counts": [

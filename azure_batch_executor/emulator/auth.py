@@ -1,9 +1,13 @@
-"""SharedKey verification exactly as azure-batch 15.x signs (docs/dev/emulator-rest.md).
+"""SharedKey verification as the Batch service does it (docs/dev/emulator-rest.md).
 
 Role: rebuild the string-to-sign from the received request (raw, still percent-encoded
-path; received header values; `parse_qs` of the raw query, names case-preserved) and
-compare HMAC-SHA256 signatures. A mismatch raises 403 `AuthenticationFailed` carrying the
-server's string-to-sign in `AuthenticationErrorDetail`.
+path; received header values, a missing standard header signed as an empty line;
+`parse_qs` of the raw query, names case-preserved) and compare HMAC-SHA256 signatures.
+A mismatch raises 403 `AuthenticationFailed` carrying the server's string-to-sign in
+`AuthenticationErrorDetail`. Every official client signs what it sends: azure-batch 15.x
+(azure-core), 14.x (`batch_auth.SharedKeyAuth`, on the prepared request) and @azure/batch
+(`BatchSharedKeyCredentials`: "if header without value, append a newline"; a DELETE
+without a body is sent and signed without `Content-Length`).
 
 Imports: the standard library and `exceptions`, `wire`.
 """
@@ -41,11 +45,18 @@ MAX_CLOCK_SKEW = 15 * 60.0
 def string_to_sign(
     method: str, raw_path: str, raw_query: str, headers: Mapping[str, str], account: str
 ) -> str:
-    """The SDK's canonical string (no trailing newline). `headers` keys: any case."""
+    """The canonical string (no trailing newline). `headers` keys: any case.
+
+    Each of the 11 standard headers is its received value, or an empty line when it was
+    not sent ("Authenticate requests to the Azure Batch service", learn.microsoft.com:
+    the StringToSign lists the header values; a header not in the request contributes an
+    empty string). A DELETE without `Content-Length` is therefore signed with an empty
+    line, as @azure/batch signs it and as the service verifies it (a recorded bodiless
+    DELETE without the header got 202: azure-sdk-for-js sdk/batch/batch-rest/recordings/
+    node/job_operations_test/recording_should_delete_a_job_successfully.json).
+    """
     lower = {k.lower(): v for k, v in headers.items() if v}
     method = method.upper()
-    if method not in ("GET", "HEAD") and "content-length" not in lower:
-        lower["content-length"] = "0"
     sts = method + "\n"
     sts += "\n".join(lower.get(h, "") for h in SIGNED_HEADERS) + "\n"
     for name, value in sorted((k, v) for k, v in lower.items() if k.startswith("ocp-")):

@@ -21,6 +21,7 @@ class BatchError(Exception):
     status = 500
     code = "InternalError"
     default_message = "The server encountered an internal error. Please retry the request."
+    values_on_wire = True  # False: `values` stay in the emulator (logs, tests), not the body
 
     def __init__(
         self,
@@ -93,6 +94,12 @@ InvalidRange = _error("InvalidRange", 416,
 PoolNotFound = _error("PoolNotFound", 404, "The specified pool does not exist.")
 NodeNotFound = _error("NodeNotFound", 404, "The specified node does not exist.")
 JobNotFound = _error("JobNotFound", 404, "The specified job does not exist.")
+# The service's JobNotFound body is code and message only, no `values` (issue 11's
+# comparison with recorded exchanges; the same shape as the recorded 409 in
+# azure-sdk-for-js sdk/batch/batch-rest/recordings/node/job_operations_test/
+# recording_should_fail_to_job_preprelease_status.json). The other 404s keep theirs
+# (unrecorded).
+JobNotFound.values_on_wire = False
 TaskNotFound = _error("TaskNotFound", 404, "The specified task does not exist.")
 FileNotFound = _error("FileNotFound", 404, "The specified file does not exist.")
 
@@ -128,6 +135,27 @@ OperationInvalidForCurrentState = _error("OperationInvalidForCurrentState", 409,
 ActiveJobAndScheduleQuotaReached = _error("ActiveJobAndScheduleQuotaReached", 409,
                                           "Active job and schedule quota for the account has "
                                           "been reached.")
+# account quotas and autoscale (quotas.py, models/autoscale_ops.py; the codes of "Batch
+# status and error codes" and BatchErrorCodeStrings)
+PoolQuotaReached = _error("PoolQuotaReached", 409, "Pool quota for the account has been reached.")
+AutoScalingFormulaSyntaxError = _error("AutoScalingFormulaSyntaxError", 400,
+                                       "The specified auto-scaling formula has a syntax error.")
+AutoScaleFormulaTooLong = _error("AutoScaleFormulaTooLong", 400,
+                                 "An automatic scaling formula is too long. The maximum length "
+                                 "is 8192 characters.")
+TooManyEnableAutoScaleRequests = _error("TooManyEnableAutoScaleRequests", 503,
+                                        "Too many Enable Pool AutoScale requests are issued on "
+                                        "the pool.")
+# job preparation and release tasks (REST JobPreparationTask.id, JobReleaseTask.id, List
+# Preparation And Release Task Status)
+JobPreparationTaskNotSpecified = _error("JobPreparationTaskNotSpecified", 409,
+                                        "The specified job has no job preparation or job "
+                                        "release task.")
+TaskIdSameAsJobPreparationTask = _error("TaskIdSameAsJobPreparationTask", 409,
+                                        "The task id is the id of the job's job preparation "
+                                        "task.")
+TaskIdSameAsJobReleaseTask = _error("TaskIdSameAsJobReleaseTask", 409,
+                                    "The task id is the id of the job's job release task.")
 
 # throttling / server
 TooManyRequests = _error("TooManyRequests", 429, "too many requests, please retry")
@@ -172,10 +200,10 @@ def error_body(err: BatchError, request_id: str, base_url: str) -> dict[str, Any
         "code": err.code,
         "message": {
             "lang": "en-US",
-            "value": f"{err.message}\nRequestId:{request_id}\nTime:{wire.iso(time.time())}",
+            "value": f"{err.message}\nRequestId:{request_id}\nTime:{wire.iso7(time.time())}",
         },
     }
-    if err.values:
+    if err.values and err.values_on_wire:
         body["values"] = [{"key": k, "value": v} for k, v in err.values.items()]
     return body
 

@@ -99,6 +99,19 @@ FILTERABLE: dict[str, dict[str, Prop]] = {
     },
     "nodecounts": {"poolId": Prop("str", frozenset({"eq"}))},
     "files": {"name": Prop("str", frozenset({"startswith"}))},
+    # learn.microsoft.com/rest/api/batchservice/odata-filters-in-batch
+    # #list-job-preparation-and-release-status
+    "jobprepstatus": {
+        "poolId": Prop("str", EQ),
+        "nodeId": Prop("str", EQ),
+        **{f"{info}/{name}": prop
+           for info in ("jobPreparationTaskExecutionInfo", "jobReleaseTaskExecutionInfo")
+           for name, prop in (
+               ("state", Prop("enum", frozenset({"eq"}), frozenset({"running", "completed"}))),
+               ("startTime", _dt_prop()), ("endTime", _dt_prop()),
+               ("exitCode", Prop("int", ORDERED)),
+               ("result", Prop("enum", EQ, frozenset({"success", "failure"}))))},
+    },
 }
 FILTERABLE["tasks"]["lastModifiedTime"] = FILTERABLE["tasks"]["lastModified"]
 FILTERABLE["jobs"]["lastModifiedTime"] = FILTERABLE["jobs"]["lastModified"]

@@ -65,15 +65,24 @@ def project(doc: dict[str, Any], paths: list[list[str]] | None) -> dict[str, Any
 # --- maxresults / paging -------------------------------------------------------------------
 
 def parse_maxresults(text: str | None, default: int) -> int:
+    """`maxresults`: 1..1000. Below 1 is the service's recorded answer (400
+    `InvalidQueryParameterValue`, Reason `MaxResults cannot be less than 1`: azure-sdk-for-js
+    sdk/batch/batch-rest/recordings/node/pool_operations_test/
+    recording_should_fail_to_list_pools_with_invalid_max.json); above 1000 is unrecorded
+    and stays `OutOfRangeQueryParameterValue`."""
     if text is None:
         return default
     try:
         value = int(text)
     except ValueError:
         raise bad_query("maxresults", text, "not an integer") from None
-    if not 1 <= value <= 1000:
+    if value < 1:
+        raise exc.InvalidQueryParameterValue(
+            values={"QueryParameterName": "maxresults", "QueryParameterValue": text,
+                    "Reason": "MaxResults cannot be less than 1"})
+    if value > 1000:
         raise exc.OutOfRangeQueryParameterValue(
-            f"The value {text!r} of query parameter maxresults is outside 1..1000.",
+            f"The value {text!r} of query parameter maxresults is above 1000.",
             {"QueryParameterName": "maxresults", "QueryParameterValue": text,
              "Reason": "maxresults must be between 1 and 1000"},
         )

@@ -411,7 +411,13 @@ def _not_found(program: str, env: dict[str, str]) -> TransferFailure:
 
 
 def _resolve_command(command_line: str, wd: Path, env: dict[str, str]) -> tuple[list[str], str]:
-    """POSIX-split the command line and find its program (PATH lookup unless it has a '/')."""
+    """POSIX-split the command line and find its program (PATH lookup unless it has a '/').
+
+    No shell, as on the service: "The command line does not run under a shell, and
+    therefore cannot take advantage of shell features such as environment variable
+    expansion" (REST `commandLine` of tasks, start, preparation and release tasks;
+    learn.microsoft.com/azure/batch/batch-compute-node-environment-variables
+    #command-line-expansion-of-environment-variables): `$VAR` needs `/bin/sh -c`."""
     try:
         argv = shlex.split(command_line, posix=True)
     except ValueError as exc:

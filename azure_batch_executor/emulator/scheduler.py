@@ -5,10 +5,12 @@ runs a tick: settle timed transitions (node boots, resizes, transient job states
 place tasks (docs/dev/emulator-rest.md, "Scheduling"): pools' schedulable nodes with
 free slots; jobs that are `active`, by priority (higher first) then task creation
 order; honouring `maxParallelTasks`, `requiredSlots`, `dependsOn` and the pool's
-`nodeFillType`. Each placement becomes a `RunSpec` handed to the runner after the model
-lock is released. `on_done` turns a runner's `RunOutcome` into task state (rows 3-8 of
-the task state machine) and job reactions. `tick()` can be driven by hand (unit tests)
-instead of the thread.
+`nodeFillType`, and never on a node where the job's preparation task failed. Each
+placement becomes a `RunSpec` handed to the runner after the model lock is released, or
+waits `preparing` for the job's preparation task on that node (`prep_ops`). `on_done`
+turns a runner's `RunOutcome` into task state (rows 3-8 of the task state machine) and
+job reactions; start, preparation and release outcomes go to their model operations.
+`tick()` can be driven by hand (unit tests) instead of the thread.
 
 Imports: the standard library and sibling emulator modules (`models`, `runner` data
 classes).
@@ -24,8 +26,7 @@ import time
 from typing import Any
 
 from .models import BatchBackend, Job, Node, Pool, Run, Task
-from .models.runtime import task_run_spec
-from .runner import FailureInfo, RunOutcome, RunSpec
+from .runner import FailureInfo, RunOutcome
 
 log = logging.getLogger("azure_batch_executor.emulator")
 
@@ -104,6 +105,9 @@ class Scheduler:
         if free == 0:
             return
         jobs.sort(key=lambda j: (-j.priority, j.seq))
+        # nodes where a job's preparation task failed never run that job's tasks
+        blocked = {j.key: j.blocked_nodes() for j in jobs if j.preps}
+        full: set[str] = set()  # jobs with blocked nodes that found no node this pass
         for _, group in itertools.groupby(jobs, key=lambda j: j.priority):
             members = {j.key: j for j in group}
             streams = [j.active_tasks() for j in members.values()]
@@ -111,14 +115,20 @@ class Scheduler:
                 job = members[task.job_id.lower()]
                 if task.state != "active" or task.required_slots > capacity:
                     continue
-                if job.state != "active":
+                if job.state != "active" or job.key in full:
                     continue
                 if 0 < job.max_parallel <= job.running:
                     continue
                 if task.depends_on_ids() and not self.backend.dependencies_satisfied(job, task):
                     continue
-                node = self._pick(nodes, task.required_slots, capacity, pool.fill_type)
+                excluded = blocked.get(job.key)
+                node = self._pick(nodes, task.required_slots, capacity, pool.fill_type,
+                                  excluded)
                 if node is None:
+                    if excluded:  # other jobs may still use the nodes this one may not
+                        if task.required_slots == 1:
+                            full.add(job.key)
+                        continue
                     if task.required_slots == 1:
                         return
                     continue
@@ -127,10 +137,13 @@ class Scheduler:
                     return
 
     @staticmethod
-    def _pick(nodes: list[Node], slots: int, capacity: int, fill: str) -> Node | None:
+    def _pick(nodes: list[Node], slots: int, capacity: int, fill: str,
+              excluded: frozenset[str] | None = None) -> Node | None:
         best: Node | None = None
         best_free = 0
         for node in nodes:
+            if excluded and node.key in excluded:
+                continue
             node_free = node.free_slots(capacity)
             if node_free < slots:
                 continue
@@ -141,9 +154,20 @@ class Scheduler:
         return best
 
     def _begin(self, pool: Pool, node: Node, job: Job, task: Task, now: float) -> int:
-        """Start one attempt (task state machine row 2); returns the slots it took."""
+        """Start one attempt (task state machine row 2), or let it wait for the job's
+        preparation task on that node (`preparing`); returns the slots it took."""
         b = self.backend
         run_id = b.new_run_id(f"{job.id}/{task.id}")
+        if job.prep_task is not None and \
+                bool(task.spec.get("containerSettings")) == pool.has_containers and \
+                b.prep_gate(job, pool, node, now) == "wait":
+            task.prepare(now, pool.id, node.id, run_id)
+            b.runs[run_id] = Run(run_id, "task", pool.key, node.id, task.required_slots,
+                                 job.key, task.key, started=False)
+            node.runs[run_id] = task.required_slots
+            node.task_runs[run_id] = (job.id, task.id)
+            node.refresh_busy(now)
+            return task.required_slots
         task.start(now, pool.id, node.id, run_id)
         if bool(task.spec.get("containerSettings")) != pool.has_containers:
             b.runs[run_id] = Run(run_id, "task", pool.key, node.id, 0, job.key, task.key)
@@ -161,25 +185,10 @@ class Scheduler:
         node.runs[run_id] = task.required_slots
         node.task_runs[run_id] = (job.id, task.id)
         node.refresh_busy(now)
-        spec = task_run_spec(
-            run_id=run_id, base_env=b.settings.base_env,
-            account=(b.settings.account_name, b.settings.account_url),
-            pool_id=pool.id, node_id=node.id, dedicated=node.dedicated, root=node.root,
-            job_common_env=job.common_env, task=task)
-        b.defer(lambda: self._start(spec))
+        if job.prep_task is not None:
+            b.task_started_on(job, node)
+        b.start_task_process(pool, node, job, task, run_id)
         return task.required_slots
-
-    def _start(self, spec: RunSpec) -> None:
-        """Hand an attempt to the runner (outside the lock); a refusal ends the attempt."""
-        try:
-            self.runner.start(spec, self.on_done)
-        except Exception as error:
-            log.exception("the task runner refused run %s", spec.run_id)
-            now = time.time()
-            self.on_done(RunOutcome(spec.run_id, "preprocessing", None,
-                                    FailureInfo("servererror", "TaskStartFailed",
-                                                f"The emulator could not start the task "
-                                                f"process: {error}"), now, now))
 
     # --- outcomes -------------------------------------------------------------------------
 
@@ -197,6 +206,9 @@ class Scheduler:
         b.release(run, now)
         if run.kind == "start":
             b.start_task_done(run, outcome, now)
+            return
+        if run.kind in ("prep", "release"):
+            b.job_task_done(run, outcome, now)
             return
         job = b.jobs.get(run.job_key)
         task = job.tasks.get(run.task_key) if job is not None else None

@@ -139,9 +139,9 @@ POOL_CREATE: dict[str, F] = {
     "resizeTimeout": DURATION,
     "targetDedicatedNodes": NODE_COUNT,
     "targetLowPriorityNodes": NODE_COUNT,
-    "enableAutoScale": F("bool", unsupported_value=True),
-    "autoScaleFormula": F("str", unsupported=True),
-    "autoScaleEvaluationInterval": F("duration", unsupported=True),
+    "enableAutoScale": BOOL,  # with the formula: models/autoscale_ops.py
+    "autoScaleFormula": STR,
+    "autoScaleEvaluationInterval": DURATION,
     "enableInterNodeCommunication": BOOL,
     "networkConfiguration": ANY,
     "startTask": START_TASK,
@@ -168,7 +168,36 @@ POOL_RESIZE: dict[str, F] = {
     "nodeDeallocationOption": enum("requeue", "terminate", "taskcompletion", "retaineddata"),
 }
 
+POOL_ENABLE_AUTOSCALE: dict[str, F] = {"autoScaleFormula": STR,
+                                       "autoScaleEvaluationInterval": DURATION}
+POOL_EVALUATE_AUTOSCALE: dict[str, F] = {"autoScaleFormula": REQ_STR}
+
+NODE_REBOOT: dict[str, F] = {
+    "nodeRebootOption": enum("requeue", "terminate", "taskcompletion", "retaineddata"),
+}
+
 JOB_CONSTRAINTS = obj(maxWallClockTime=DURATION, maxTaskRetryCount=RETRY_COUNT)
+JOB_PREPARATION_TASK = obj(
+    id=STR,
+    commandLine=REQ_STR,
+    containerSettings=CONTAINER_SETTINGS,
+    resourceFiles=lst(RESOURCE_FILE),
+    environmentSettings=ENV,
+    constraints=TASK_CONSTRAINTS,
+    waitForSuccess=BOOL,
+    userIdentity=USER_IDENTITY,
+    rerunOnNodeRebootAfterSuccess=BOOL,
+)
+JOB_RELEASE_TASK = obj(
+    id=STR,
+    commandLine=REQ_STR,
+    containerSettings=CONTAINER_SETTINGS,
+    resourceFiles=lst(RESOURCE_FILE),
+    environmentSettings=ENV,
+    maxWallClockTime=DURATION,
+    retentionTime=DURATION,
+    userIdentity=USER_IDENTITY,
+)
 POOL_INFO = obj(poolId=STR, autoPoolSpecification=NOT_EMULATED)
 PRIORITY = F("int", lo=-1000, hi=1000)
 ALL_TASKS_COMPLETE = enum("noaction", "terminatejob")
@@ -181,8 +210,8 @@ JOB_CREATE: dict[str, F] = {
     "maxParallelTasks": F("int", lo=-1),
     "constraints": JOB_CONSTRAINTS,
     "jobManagerTask": NOT_EMULATED,
-    "jobPreparationTask": NOT_EMULATED,
-    "jobReleaseTask": NOT_EMULATED,
+    "jobPreparationTask": JOB_PREPARATION_TASK,
+    "jobReleaseTask": JOB_RELEASE_TASK,
     "commonEnvironmentSettings": ENV,
     "poolInfo": F("obj", True, sub=POOL_INFO.sub),
     "onAllTasksComplete": ALL_TASKS_COMPLETE,

@@ -26,12 +26,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from .account import AccountControls
 from .admin import AdminApi, FaultInjector, RequestCounter
 from .app import App
 from .models import BatchBackend, Settings
 from .models.runtime import base_environment
 from .responses import BatchResponses
 from .scheduler import Scheduler
+from .throttling import Throttler
 
 log = logging.getLogger("azure_batch_executor.emulator")
 
@@ -149,48 +151,76 @@ def tune_gc_for_serving() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-class BatchEmulator:
+class BatchEmulator(AccountControls):
     """An Azure Batch account on loopback, driven by the official SDK over real HTTP.
 
     `nodes` is the per-pool node quota and `slots_per_node` the largest `taskSlotsPerNode`
     a pool may ask for: together they describe the local machine. `loose=True` stores and
     echoes properties and query options the emulator does not emulate instead of
-    refusing them. `path_prefix` entries go in front of `PATH` for task processes.
+    refusing them. `path_prefix` entries go in front of `PATH` for task processes (the
+    node image); `container_path_prefix` instead of them for commands with
+    `containerSettings` (the container image; default: `path_prefix`).
     `realistic_casing=True` emits the service's PascalCase enum spellings.
     Keyword-only tuning: `runner` (a `TaskRunner`-compatible object), `transition_delay`
-    (seconds each transient state lasts), `page_size` (default `maxresults`),
+    (seconds each transient state lasts), `allocation_delay` (seconds a node spends
+    booting in `starting`, on top of it; default 0), `page_size` (default `maxresults`),
     `requeue_counts_preemption`, `max_active_jobs`, `account_name`, `account_key`,
     `data_dir` (kept on stop when given), `auto_storage_container_url` (maps an
     `autoStorageContainerName` to a container URL with a read+list SAS).
+    What real accounts meet (all off by default; `AccountControls` scripts them at run
+    time): `max_active_jobs`, `pool_quota`, `core_quota` (dedicated cores),
+    `low_priority_core_quota`; `autoscale_min_interval` (seconds that stand for the
+    service's 5-minute minimum: all autoscale time is scaled by it; None: real time).
     """
 
     def __init__(self, nodes: int = 2, slots_per_node: int = 2, loose: bool = False,
                  host: str = "127.0.0.1", port: int = 0, path_prefix: Sequence[str] = (),
                  realistic_casing: bool = False, *, runner: Any = None,
-                 transition_delay: float = 0.05, page_size: int = 1000,
+                 transition_delay: float = 0.05, allocation_delay: float = 0.0,
+                 container_path_prefix: Sequence[str] | None = None, page_size: int = 1000,
                  requeue_counts_preemption: bool = True, max_active_jobs: int | None = None,
                  account_name: str = "devbatch", account_key: str | None = None,
                  data_dir: str | os.PathLike[str] | None = None,
-                 auto_storage_container_url: Callable[[str], str] | None = None) -> None:
+                 auto_storage_container_url: Callable[[str], str] | None = None,
+                 pool_quota: int | None = None, core_quota: int | None = None,
+                 low_priority_core_quota: int | None = None,
+                 autoscale_min_interval: float | None = None) -> None:
         if nodes < 0 or slots_per_node < 1:
             raise ValueError("nodes must be >= 0 and slots_per_node >= 1")
         if not 1 <= page_size <= 1000:
             raise ValueError("page_size must be between 1 and 1000")
+        if allocation_delay < 0:
+            raise ValueError("allocation_delay must be >= 0 seconds")
         self.nodes, self.slots_per_node, self.loose = nodes, slots_per_node, loose
         self.host, self.port = host, port
         self.path_prefix = tuple(str(p) for p in path_prefix)
+        self.container_path_prefix = (None if container_path_prefix is None
+                                      else tuple(str(p) for p in container_path_prefix))
         self.realistic_casing = realistic_casing
         self.account_name = account_name
         self.account_key = account_key or base64.b64encode(os.urandom(64)).decode("ascii")
         base64.b64decode(self.account_key, validate=True)
         self._runner = runner
         self._auto_storage = auto_storage_container_url
-        self._tuning = dict(transition_delay=transition_delay, page_size=page_size,
+        self._tuning = dict(transition_delay=transition_delay,
+                            allocation_delay=allocation_delay, page_size=page_size,
                             requeue_counts_preemption=requeue_counts_preemption,
                             max_active_jobs=max_active_jobs)
         self._data_dir_arg = data_dir
         self._faults = FaultInjector()
         self._counter = RequestCounter()
+        self._throttler = Throttler()
+        for name, quota in (("max_active_jobs", max_active_jobs), ("pool_quota", pool_quota),
+                            ("core_quota", core_quota),
+                            ("low_priority_core_quota", low_priority_core_quota)):
+            if quota is not None and quota < 0:
+                raise ValueError(f"{name} must be >= 0 or None")
+        if autoscale_min_interval is not None and not autoscale_min_interval > 0:
+            raise ValueError("autoscale_min_interval must be > 0 seconds or None")
+        self._account_defaults = dict(
+            max_active_jobs=max_active_jobs, pool_quota=pool_quota, core_quota=core_quota,
+            low_priority_core_quota=low_priority_core_quota,
+            autoscale_min_interval=autoscale_min_interval)
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -215,8 +245,11 @@ class BatchEmulator:
                 max_slots_per_node=self.slots_per_node, loose=self.loose,
                 realistic_casing=self.realistic_casing,
                 base_env=base_environment(self.path_prefix),
+                container_base_env=(None if self.container_path_prefix is None
+                                    else base_environment(self.container_path_prefix)),
                 auto_storage=self._auto_storage is not None, **self._tuning)  # type: ignore[arg-type]
             self.backend = BatchBackend(settings)
+            self._reset_account()  # quotas and autoscale speed from the arguments
             if self._runner is None:
                 from .runner import TaskRunner
 
@@ -224,7 +257,8 @@ class BatchEmulator:
             self._scheduler = Scheduler(self.backend, self._runner)
             app = App(BatchResponses(self.backend, settings), AdminApi(self),
                       account_name=self.account_name, account_key=self.account_key,
-                      loose=self.loose, faults=self._faults, counter=self._counter)
+                      loose=self.loose, faults=self._faults, counter=self._counter,
+                      throttler=self._throttler)
             self._server = _Server((self.host, self.port), app)
             host = self._server.host
             self._url = f"http://{host}:{self._server.port}"
@@ -303,8 +337,10 @@ class BatchEmulator:
         self._faults.clear()
 
     def reset(self) -> None:
-        """Drop all pools, jobs, tasks and pending faults; kill task processes."""
+        """Drop all pools, jobs, tasks and pending faults; kill task processes. Throttling
+        stops; quotas and the autoscale speed are as the emulator was started."""
         self._faults.clear()
+        self._reset_account()
         backend = self._backend()
         with backend.op():
             backend.reset()

@@ -40,11 +40,15 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", "pools/{poolId}", "delete_pool"),
     Route("POST", "pools/{poolId}/resize", "resize_pool"),
     Route("POST", "pools/{poolId}/stopresize", "stop_pool_resize"),
+    Route("POST", "pools/{poolId}/enableautoscale", "enable_pool_auto_scale"),
+    Route("POST", "pools/{poolId}/disableautoscale", "disable_pool_auto_scale"),
+    Route("POST", "pools/{poolId}/evaluateautoscale", "evaluate_pool_auto_scale"),
     Route("GET", "nodecounts", "list_pool_node_counts", ("maxresults", "$filter", "$skiptoken")),
     # nodes
     Route("GET", "pools/{poolId}/nodes", "list_nodes", ("maxresults", "$filter", "$select",
                                                          "$skiptoken")),
     Route("GET", "pools/{poolId}/nodes/{nodeId}", "get_node", ("$select",)),
+    Route("POST", "pools/{poolId}/nodes/{nodeId}/reboot", "reboot_node"),
     Route("GET", "pools/{poolId}/nodes/{nodeId}/files", "list_node_files",
           ("recursive", "maxresults", "$filter", "$skiptoken")),
     Route("GET", "pools/{poolId}/nodes/{nodeId}/files/{filePath+}", "download_node_file"),
@@ -62,6 +66,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "jobs/{jobId}/enable", "enable_job"),
     Route("POST", "jobs/{jobId}/terminate", "terminate_job", ("force",)),
     Route("GET", "jobs/{jobId}/taskcounts", "get_job_task_counts"),
+    Route("GET", "jobs/{jobId}/jobpreparationandreleasetaskstatus",
+          "list_job_preparation_and_release_task_status",
+          ("maxresults", "$filter", "$select", "$skiptoken")),
     # tasks
     Route("POST", "jobs/{jobId}/tasks", "create_task"),
     Route("POST", "jobs/{jobId}/addtaskcollection", "create_task_collection"),
@@ -87,10 +94,9 @@ NOT_EMULATED_ROOTS = frozenset({
     "lifetimepoolstats", "lifetimejobstats",
 })
 NOT_EMULATED_ACTIONS = frozenset({
-    "enableautoscale", "disableautoscale", "evaluateautoscale", "removenodes",
-    "updateproperties", "upgradeos", "users", "reboot", "reimage", "deallocate", "start",
+    "removenodes", "updateproperties", "upgradeos", "users", "reimage", "deallocate", "start",
     "disablescheduling", "enablescheduling", "remoteloginsettings", "uploadbatchservicelogs",
-    "extensions", "jobpreparationandreleasetaskstatus", "redeploy",
+    "extensions", "redeploy",
 })
 
 

@@ -5,7 +5,8 @@ values, range, and whether the emulator emulates it); `validate` checks a JSON o
 against a schema of them (`schema.py` holds the schemas of the emulated operations).
 Validation is on the hot path of task adds: each schema is compiled once into closures,
 a valid body is walked without building any string (a property's name is rendered only
-for the error), and `validate_owned` skips the copy of a just-parsed body.
+for the error), and `validate_owned` skips the copy of a just-parsed body. An integer or
+boolean sent as a JSON string is converted as the service converts it (`_int_text`).
 
 Imports: the standard library and `exceptions`, `wire`.
 """
@@ -240,7 +241,7 @@ def _compile_field(spec: F, verify: bool) -> _Checker:
         return _compile_obj(spec.sub, verify)
     if kind == "list":
         return _compile_list(spec, verify)
-    return _compile_leaf(spec)  # a leaf is never copied: one checker serves both
+    return _compile_leaf(spec, verify)
 
 
 def _compile_list(spec: F, verify: bool) -> _Checker:
@@ -298,20 +299,58 @@ def _type_check(cls: type, reason: str) -> _Checker:
     return check_type
 
 
-def _compile_leaf(spec: F) -> _Checker:
+# Integers and booleans sent as JSON strings ("2", "true"): the service reads request
+# bodies with the OData library (Microsoft.Data.OData, its log names the type: Azure/
+# azure-batch-cli-extensions#119), whose JSON reader converts a string to the declared
+# primitive type ("For string types, we support conversion to all possible primitive
+# types": Convert.ChangeType(value, targetType, CultureInfo.InvariantCulture) in OData .NET
+# 5.6 ODataJsonLightReaderUtils / ODataVerboseJsonReaderUtils.ConvertStringValue). So "2"
+# is the integer 2 and " +2 " too (Int32.Parse: blanks and a sign), "2.0", "two" and
+# out-of-range values are refused; "True"/"false" are booleans (Boolean.Parse). The az
+# CLI's batch commands send integer options this way (azure-batch 15.0.0b1 models keep
+# the string the command line gave), and the converted value is what is stored and echoed.
+
+
+def _int_text(value: str) -> int | None:
+    body = value.strip()
+    digits = body[1:] if body[:1] in ("+", "-") else body
+    if not (digits.isascii() and digits.isdigit()):
+        return None
+    number = int(body)
+    return number if -2**31 <= number < 2**31 else None
+
+
+def _bool_text(value: str) -> bool | None:
+    return {"true": True, "false": False}.get(value.strip().lower())
+
+
+def _compile_leaf(spec: F, verify: bool = False) -> _Checker:
+    """A leaf keeps its value (one checker for both modes), except a string holding an
+    integer or boolean: converted in copy mode, `_DIRTY` when verifying (a copy is due)."""
     kind = spec.kind
     if kind == "any":
         return lambda value, loose, name: value
     if kind == "str":
         return _type_check(str, "expected a string")
     if kind == "bool":
-        return _type_check(bool, "expected true or false")
+        def check_bool(value: Any, loose: bool, name: _Name) -> Any:
+            if isinstance(value, bool):
+                return value
+            parsed = _bool_text(value) if isinstance(value, str) else None
+            if parsed is None:
+                raise _invalid(_render(name), "expected true or false")
+            return _DIRTY if verify else parsed
+        return check_bool
     if kind == "int":
         lo, hi = spec.lo, spec.hi
 
         def check_int(value: Any, loose: bool, name: _Name) -> Any:
             if isinstance(value, bool) or not isinstance(value, int):
-                raise _invalid(_render(name), "expected an integer")
+                converted = _int_text(value) if isinstance(value, str) else None
+                if converted is None:
+                    raise _invalid(_render(name), "expected an integer")
+                checked = check_int(converted, loose, name)
+                return _DIRTY if verify else checked
             if (lo is not None and value < lo) or (hi is not None and value > hi):
                 bounds = f"{lo if lo is not None else '-inf'}.." \
                          f"{hi if hi is not None else 'inf'}"

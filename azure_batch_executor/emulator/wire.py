@@ -1,9 +1,10 @@
 """Wire formats shared by every emulator layer: times, durations, ETags, ids, enum casing.
 
-Role: the one place that knows how the Batch REST API spells a date (ISO 8601 with 7
-fractional digits in bodies, RFC 1123 in headers), a duration (ISO 8601, "unbounded" as
-the service's magic value), an ETag (unquoted ``0x8D...``) and which enum strings the
-service emits in which casing (docs/dev/emulator-rest.md, "Conventions").
+Role: the one place that knows how the Batch REST API spells a date (ISO 8601 in bodies
+with up to 7 fractional digits, trailing zeros dropped; RFC 1123 in headers), a duration
+(ISO 8601, "unbounded" as the service's magic value), an ETag (unquoted ``0x8D...``) and
+which enum strings the service emits in which casing (docs/dev/emulator-rest.md,
+"Conventions").
 
 Imports: the standard library only.
 """
@@ -17,7 +18,6 @@ import json
 import re
 from typing import Any
 
-API_VERSION = "2025-06-01"
 JSON_CONTENT_TYPE = "application/json; odata=minimalmetadata"
 
 # --- times -----------------------------------------------------------------------------
@@ -29,15 +29,34 @@ _last_second: tuple[_dt.datetime | None, str] = (None, "")  # the last whole sec
 
 
 def iso(ts: float) -> str:
-    """Epoch seconds -> ``2025-01-01T00:00:00.1234567Z`` (7 fractional digits, UTC)."""
+    """Epoch seconds -> ``2025-01-01T00:00:00.123456Z``, as the service writes body times.
+
+    The service writes .NET's ``yyyy-MM-ddTHH:mm:ss.FFFFFFFZ``: up to 7 fractional digits
+    with trailing zeros dropped, and no fraction at all on a whole second (recorded
+    "2023-10-17T08:48:43.423611Z" next to "2023-10-17T08:48:43.7161816Z":
+    azure-sdk-for-python sdk/batch/azure-batch/tests/recordings/
+    test_batch.pyTestBatchtest_batch_jobs[sync].json). Our clock has microseconds, so at
+    most 6 digits.
+    """
     global _last_second
     d = _dt.datetime.fromtimestamp(ts, tz=_UTC)
     micros = d.microsecond
     whole = d.replace(microsecond=0) if micros else d
     last = _last_second
     if last[0] != whole:  # strftime once per second: a burst of adds shares the prefix
-        last = _last_second = (whole, whole.strftime("%Y-%m-%dT%H:%M:%S."))
-    return f"{last[1]}{micros:06d}0Z"
+        last = _last_second = (whole, whole.strftime("%Y-%m-%dT%H:%M:%S"))
+    if not micros:
+        return f"{last[1]}Z"
+    return f"{last[1]}.{f'{micros:06d}'.rstrip('0')}Z"
+
+
+def iso7(ts: float) -> str:
+    """Epoch seconds -> ``2025-01-01T00:00:00.1234560Z``: the fixed 7 digits of the
+    ``Time:`` line of error messages (recorded "Time:2024-01-05T03:23:18.4262750Z":
+    azure-sdk-for-js sdk/batch/batch-rest/recordings/node/job_operations_test/
+    recording_should_fail_to_job_preprelease_status.json)."""
+    d = _dt.datetime.fromtimestamp(ts, tz=_UTC)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond:06d}0Z"
 
 
 def rfc1123(ts: float) -> str:
@@ -156,6 +175,28 @@ def valid_id(value: Any) -> bool:
 
 
 # --- enum casing (docs/dev/emulator-rest.md) ---------------------------------------------
+
+# Enum values the service echoes in its own spelling whatever the case sent: recorded
+# "uploadCondition": "TaskCompletion" / "TaskFailure" (azure-sdk-for-js sdk/batch/batch-rest/
+# recordings/node/task_operations_test/recording_should_list_all_tasks_successfully.json)
+# and "nodeFillType": "Spread" (every recorded pool, e.g. .../pool_operations_test/
+# recording_should_get_a_pool_reference_successfully.json). Other echoed enums come back
+# lowercase as the REST specification spells them (elevationLevel, scope, onAllTasksComplete,
+# dynamicVNetAssignmentScope in the same recordings), so they are left as sent.
+_ECHOED = {
+    "spread": "Spread",
+    "pack": "Pack",
+    "tasksuccess": "TaskSuccess",
+    "taskfailure": "TaskFailure",
+    "taskcompletion": "TaskCompletion",
+}
+
+
+def echoed_enum(value: Any) -> Any:
+    """An echoed `uploadCondition` / `nodeFillType` in the service's spelling."""
+    if isinstance(value, str):
+        return _ECHOED.get(value.lower(), value)
+    return value
 
 _PASCAL = {
     "success": "Success",

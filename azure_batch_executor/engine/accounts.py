@@ -28,6 +28,7 @@ def with_local_stack(settings: Settings) -> Settings:
         storage_connection_string=stack.storage_connection_string,
         nodes=stack.nodes,
         slots_per_node=stack.slots_per_node,
+        node_image=stack.node_image,
     )
 
 

@@ -58,7 +58,8 @@ class Dispatcher:
         common = [(store.read_url(lay.worker_blob()), C.WORKER_SCRIPT_FILE)]
         if not ctx.services.config_inline:
             common.append((store.read_url(lay.config_blob()), C.GLOBAL_CONFIG_FILE))
-        self.factory = TaskFactory(ctx.services.settings, common, store.output_container_url())
+        self.factory = TaskFactory(ctx.services.settings, common, store.output_container_url(),
+                                   registry=ctx.services.settings.registry)
         # The definition of a task with an inline spec and nothing shared: the text
         # `factory.body` builds for it, cut around its task id, index (3 times) and spec.
         task_id, index, spec = "@ABX-TASK-ID@", "@ABX-INDEX@", "@ABX-SPEC@"

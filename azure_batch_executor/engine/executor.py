@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import dataclasses
 import itertools
 import logging
 import os
@@ -61,6 +62,8 @@ from ..errors import (
     NestedExecutorError,
     TaskPicklingError,
 )
+from ..nodeenv.jobprep import preparation_task, upload_environment, worker_command
+from ..nodeenv.lock import make_lock
 from ..wire import worker
 from ..wire.codec import (
     Call,
@@ -119,6 +122,9 @@ class AzureBatchExecutor(Executor):
         resolved = Settings.resolve(**settings)
         if resolved.local:
             resolved = with_local_stack(resolved)
+        lock = make_lock(resolved)  # what the nodes must install (None: their image has it)
+        if lock is not None:
+            resolved = dataclasses.replace(resolved, python_command=worker_command(lock.env_id))
         self._settings = resolved
         self._shutdown = False
         self._shutdown_lock = threading.Lock()
@@ -129,17 +135,24 @@ class AzureBatchExecutor(Executor):
         store.sign()
         layout = JobLayout(new_job_id(resolved.job_id_prefix))
         store.upload_creating_container(layout.worker_blob(), _worker_source())
-        capacity = batch.ensure_pool()
+        preparation = None
+        if lock is not None:
+            upload_environment(lock, store, layout)
+            preparation = preparation_task(lock, store, layout, local=resolved.local)
+        registry = resolved.registry
+        capacity = batch.ensure_pool(registries=[registry] if registry else [])
         config_inline = len(config_blob) <= C.INLINE_THRESHOLD
         if config_inline:  # in the job's environment: no upload, no download per task
             batch.create_job(layout.job_id, {
-                C.INLINE_CONFIG_ENV: base64.b64encode(config_blob).decode("ascii")})
+                C.INLINE_CONFIG_ENV: base64.b64encode(config_blob).decode("ascii")},
+                preparation=preparation)
         else:
             store.upload(layout.config_blob(), config_blob)
-            batch.create_job(layout.job_id)
+            batch.create_job(layout.job_id, preparation=preparation)
         self._max_workers = max_workers or capacity
         services = Services(settings=resolved, layout=layout, store=store, batch=batch,
-                            stats=stats, config_inline=config_inline)
+                            stats=stats, config_inline=config_inline,
+                            env_id=lock.env_id if lock is not None else None)
         self._ctx = JobContext(services, self._max_workers)
         self._on_cancel = self._ctx.on_cancel  # one bound method for every future
         self._payload_ids = itertools.count()

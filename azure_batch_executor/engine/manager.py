@@ -40,6 +40,7 @@ from ..cloud.codes import ENDED_CODES, error_code, is_gone, is_service_error
 from ..cloud.ports import CompletedTask
 from ..config import first_line, mask_secrets
 from ..errors import BrokenBatchExecutor, TaskFailedError, TaskTerminatedError
+from ..nodeenv.jobprep import preparation_error
 from ..wire.outcome import decode_outcome
 from .dispatch import Dispatcher
 from .lifecycle import WorkItem, WorkTable, broken, end, fail, settle
@@ -194,8 +195,15 @@ class Manager(threading.Thread):
             self.ctx.flags.broken = self.ctx.flags.broken or exc
 
     def check_health(self) -> None:
-        if self.table.in_flight():
-            self.watcher.check_health()
+        """While tasks are in flight and nothing completes: the job and pool still there,
+        and (with an environment to prepare) no node that failed to prepare it."""
+        if self.table.in_flight() and self.watcher.check_health():
+            env_id = self.ctx.services.env_id
+            if env_id is not None:
+                failures = self.ctx.services.batch.preparation_failures(
+                    self.ctx.services.layout.job_id)
+                if failures:  # the same lock fails alike on every node: fail it all now
+                    raise preparation_error(env_id, failures[0])
 
     # ------------------------------------------------------------------ endings
     def finish_job(self) -> None:
@@ -267,8 +275,9 @@ class Manager(threading.Thread):
             items = list(ctx.queue.pending) + self.table.clear()
             ctx.queue.pending.clear()
         self.dispatcher.adds.clear()
-        for item in items:
-            fail(item, broken(reason, cause))
+        error = cause if isinstance(cause, BrokenBatchExecutor) else broken(reason, cause)
+        for item in items:  # one error for all, of its own type, as CPython's pools do
+            fail(item, error)
         with contextlib.suppress(Exception):  # best effort: the job may well be gone
             ctx.services.batch.terminate_job(ctx.services.layout.job_id, "ExecutorBroken")
         self.close_clients()

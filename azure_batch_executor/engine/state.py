@@ -40,6 +40,7 @@ class Services:
     batch: BatchPort
     stats: RequestStats
     config_inline: bool = False  # config.pickle travels in the job's environment, not a blob
+    env_id: str | None = None  # the environment a job preparation task makes on each node
 
 
 @dataclass(eq=False)

@@ -69,10 +69,11 @@ class Watcher:
         """Nothing is left to complete: the next poll starts with the cheap count."""
         self.feed.flowing = False
 
-    def check_health(self) -> None:
-        """Every few seconds: the job still active and the pool still there (`JobGone`)."""
+    def check_health(self) -> bool:
+        """Every few seconds: the job still active and the pool still there (`JobGone`).
+        True when a check was due (and passed or counted a passing failure)."""
         if time.monotonic() < self.next_health:
-            return
+            return False
         self.next_health = time.monotonic() + C.HEALTH_CHECK_INTERVAL
         try:
             self.batch.check_alive(self.job_id)
@@ -80,6 +81,7 @@ class Watcher:
             raise
         except Exception as exc:  # noqa: BLE001 - counted like a failed poll
             self.failed(exc)
+        return True
 
     def failed(self, exc: Exception) -> None:
         if is_gone(exc):

@@ -9,6 +9,7 @@ configured.
 - `stack`: `LocalStack` (Azurite + the Batch emulator, with the settings a
   client needs) and `shared_local_stack()`, the process-wide one, with its
   fork and exit handling.
+- `images`: the node images (`client`, `bare`): which `python3` the nodes run.
 """
 
 from __future__ import annotations

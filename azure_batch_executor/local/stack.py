@@ -2,9 +2,12 @@
 
 Role: `LocalStack` starts and stops the two local services that stand in for
 Azure (Azurite from `.azurite`, the Batch emulator) and hands out the settings
-a client needs to reach them. Its `BatchEmulator` runs commands with the
-directory of the running interpreter first on PATH, so the nodes stand in for a
-worker image built from the client's own environment.
+a client needs to reach them. `node_image` chooses what its nodes run
+(`images.py`): ``client`` (the default) puts the directory of the running
+interpreter first on PATH, so the nodes stand in for a worker image built from
+the client's own environment; ``bare`` gives them a stock image's python3 (the
+host's interpreter, no third-party packages). `allocation_delay` is how long a
+node boots (seconds in `starting`; 0 by default).
 
 `shared_local_stack()` returns one process-wide stack, started on first use
 and stopped when the interpreter exits. A child made by ``os.fork()`` uses its
@@ -19,12 +22,12 @@ from __future__ import annotations
 import atexit
 import logging
 import os
-import sys
 import threading
-from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from .azurite import Azurite, LocalStackError
+from .images import NODE_IMAGES, image_paths
 
 if TYPE_CHECKING:
     from ..emulator import BatchEmulator
@@ -37,15 +40,28 @@ class LocalStack:
 
     Attributes once started: `batch_account_url`, `batch_account_name`,
     `batch_account_key`, `storage_connection_string`, `emulator`, `azurite`,
-    `nodes`, `slots_per_node`.
+    `nodes`, `slots_per_node`, `node_image`, `allocation_delay`. `emulator_options` are
+    more `BatchEmulator` keyword arguments, such as what a real account meets
+    (`max_active_jobs`, `pool_quota`, `core_quota`, `low_priority_core_quota`,
+    `autoscale_min_interval`); the running emulator scripts the rest (`stack.emulator`).
     """
 
-    def __init__(self, nodes: int = 2, slots_per_node: int = 2, *, loose: bool = False) -> None:
+    def __init__(self, nodes: int = 2, slots_per_node: int = 2, *, loose: bool = False,
+                 node_image: str = "client", allocation_delay: float = 0.0,
+                 emulator_options: Mapping[str, Any] | None = None) -> None:
         if nodes < 1 or slots_per_node < 1:
             raise ValueError("LocalStack needs nodes >= 1 and slots_per_node >= 1")
+        if node_image not in NODE_IMAGES:
+            raise ValueError(f"LocalStack(node_image={node_image!r}): pass one of "
+                             f"{', '.join(repr(i) for i in NODE_IMAGES)}")
+        if allocation_delay < 0:
+            raise ValueError("LocalStack needs allocation_delay >= 0 (seconds)")
         self.nodes = nodes
         self.slots_per_node = slots_per_node
         self.loose = loose
+        self.node_image = node_image
+        self.allocation_delay = allocation_delay
+        self.emulator_options = dict(emulator_options or {})
         self.azurite = Azurite()
         self.emulator: BatchEmulator | None = None
 
@@ -54,11 +70,15 @@ class LocalStack:
 
         self.azurite.start()
         try:
+            path_prefix, container_path_prefix = image_paths(self.node_image)
             self.emulator = BatchEmulator(
                 nodes=self.nodes,
                 slots_per_node=self.slots_per_node,
                 loose=self.loose,
-                path_prefix=(str(Path(sys.executable).parent),),
+                path_prefix=path_prefix,
+                container_path_prefix=container_path_prefix,
+                allocation_delay=self.allocation_delay,
+                **self.emulator_options,
             ).start()
         except BaseException:
             self.azurite.stop()
@@ -96,7 +116,8 @@ class LocalStack:
 
     def __repr__(self) -> str:  # no keys in reprs
         state = "running" if self.emulator is not None else "stopped"
-        return f"LocalStack(nodes={self.nodes}, slots_per_node={self.slots_per_node}, {state})"
+        return (f"LocalStack(nodes={self.nodes}, slots_per_node={self.slots_per_node}, "
+                f"node_image={self.node_image!r}, {state})")
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -105,6 +126,7 @@ class LocalStack:
         self.stop()
 
 
+ENV_NODE_IMAGE = "AZURE_BATCH_EXECUTOR_LOCAL_NODE_IMAGE"  # the shared stack's nodes
 _shared: LocalStack | None = None
 _shared_lock = threading.Lock()
 
@@ -125,11 +147,20 @@ def _stop_at_exit(stack: LocalStack, owner: int) -> None:
 
 
 def shared_local_stack() -> LocalStack:
-    """The process-wide local stack, started on first use, stopped at exit."""
+    """The process-wide local stack, started on first use, stopped at exit.
+
+    Its nodes are bare (python3 and nothing else, as a stock Batch image), so an executor
+    on it prepares its environment as on Azure; ``AZURE_BATCH_EXECUTOR_LOCAL_NODE_IMAGE=
+    client`` gives nodes that stand in for an image of the client's environment instead
+    (faster: nothing to prepare; the test suites use it)."""
     global _shared
     with _shared_lock:
         if _shared is None:
-            stack = LocalStack().start()
+            image = os.environ.get(ENV_NODE_IMAGE) or "bare"
+            if image not in NODE_IMAGES:
+                raise LocalStackError(f"{ENV_NODE_IMAGE}={image!r}: use one of "
+                                      f"{', '.join(NODE_IMAGES)}")
+            stack = LocalStack(node_image=image).start()
             atexit.register(_stop_at_exit, stack, os.getpid())
             log.info(
                 "No Azure Batch account configured (BATCH_ACCOUNT_URL is unset): running on the "

@@ -48,6 +48,15 @@ class JobLayout:
     def worker_blob(self) -> str:
         return self.prefix + C.WORKER_SCRIPT_FILE
 
+    def prepare_blob(self) -> str:
+        return self.prefix + C.PREPARE_SCRIPT_FILE
+
+    @staticmethod
+    def environment_blob(env_id: str, name: str = "") -> str:
+        """A file of environment `env_id` (shared by every job with that environment), or,
+        with no name, the prefix of them all."""
+        return f"{C.ENVIRONMENTS_PREFIX}{env_id}/{name}"
+
     def inputs_blob(self, index: int) -> str:
         return self.prefix + C.LOCAL_INPUTS_PATTERN.format(index)
 

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
@@ -43,6 +44,7 @@ FAKE_SETTINGS = {
     ),
     "python_command": sys.executable,
     "poll_interval": 0.05,
+    "environment": "none",  # the fake nodes run the client's interpreter, as an image would
 }
 
 
@@ -222,6 +224,15 @@ class FakeBatchClient:
                                              "executionInfo": t["info"]}))
         pages = [out[i:i + max_results] for i in range(0, len(out), max_results)] or [[]]
         return _Pages(pages)
+
+    def list_job_preparation_and_release_task_status(self, job_id: str) -> list[Any]:
+        self.calls["list_job_preparation_and_release_task_status"] += 1
+        return []  # the executor's unit tests prepare no environment
+
+    def download_node_file(self, pool_id: str, node_id: str, file_path: str
+                           ) -> Iterator[bytes]:
+        self.calls["download_node_file"] += 1
+        raise http_error(ResourceNotFoundError, 404, "FileNotFound")
 
     def close(self) -> None:
         pass

@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from azure_batch_executor.cloud.ports import AddResult, CompletedTask
+from azure_batch_executor.cloud.ports import AddResult, CompletedTask, PreparationFailure
 from support.memory_store import MemoryBlobStore
 
 
@@ -34,13 +34,14 @@ class ScriptedBatch:
     def pool_exists(self, pool_id: str | None = None) -> bool:
         return self._pool_exists
 
-    def ensure_pool(self, registries: Sequence[Mapping[str, str]] = ()) -> int:
+    def ensure_pool(self, registries: Sequence[Mapping[str, Any]] = ()) -> int:
         self.ensure_pool_calls += 1
         self.registries = [dict(r) for r in registries]
         self._pool_exists = True
         return 4
 
-    def create_job(self, job_id: str, environment: Mapping[str, str] | None = None) -> None:
+    def create_job(self, job_id: str, environment: Mapping[str, str] | None = None,
+                   preparation: Mapping[str, Any] | None = None) -> None:
         self.jobs[job_id] = "active"
 
     def add_collection(self, job_id: str, tasks: Sequence[str]) -> list[AddResult]:
@@ -73,6 +74,9 @@ class ScriptedBatch:
 
     def completed_since(self, job_id: str, since: dt.datetime | None) -> list[CompletedTask]:
         return [t for t in self.completed if since is None or t.transition_time > since]
+
+    def preparation_failures(self, job_id: str) -> list[PreparationFailure]:
+        return []
 
     def check_alive(self, job_id: str) -> None:
         pass

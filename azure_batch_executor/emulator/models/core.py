@@ -27,8 +27,12 @@ from typing import Any
 
 from .. import exceptions as exc
 from .. import wire
+from ..quotas import Quotas
+from ..runner import FailureInfo, RunOutcome, RunSpec
+from .jobprep import prep_id
 from .jobs import Job
 from .pools import Node, Pool
+from .runtime import task_run_spec
 from .tasks import Task
 
 log = logging.getLogger("azure_batch_executor.emulator")
@@ -46,25 +50,36 @@ class Settings:
     loose: bool = False
     realistic_casing: bool = False
     transition_delay: float = 0.05
+    allocation_delay: float = 0.0  # extra seconds a node spends `starting` (VM boot)
     page_size: int = 1000
     requeue_counts_preemption: bool = True
     max_active_jobs: int | None = None
+    # account quotas and scripted allocation trouble (quotas.py); none by default
+    quotas: Quotas = field(default_factory=Quotas)
+    # emulator seconds that stand for the service's 5-minute minimum autoscale interval
+    # (all autoscale time is scaled by it); None: real time
+    autoscale_min_interval: float | None = None
     auto_storage: bool = False  # autoStorageContainerName resolvable by the runner
     base_env: dict[str, str] = field(default_factory=dict)
+    # the environment of commands run "in a container" (containerSettings); None: base_env
+    container_base_env: dict[str, str] | None = None
 
 
 @dataclass
 class Run:
-    """One attempt in flight on a node: a task attempt or a start task."""
+    """One attempt in flight on a node: a task attempt, a start task, a job preparation or
+    release task. A task `preparing` on a node holds its slots in a Run not yet `started`
+    (no process: it waits for the job preparation task)."""
 
     run_id: str
-    kind: str  # "task" | "start"
+    kind: str  # "task" | "start" | "prep" | "release"
     pool_key: str
     node_id: str
     slots: int
     job_key: str = ""
     task_key: str = ""
     disposition: str | None = None  # None | "terminated" | "requeued" | "deleted"
+    started: bool = True  # False while a task waits (preparing) for its job preparation
 
 
 TRASH_DIR = ".trash"  # under the data directory, outside every node's file tree
@@ -191,20 +206,64 @@ class Core:
         run = self.runs.get(run_id)
         if run is not None:
             run.disposition = disposition
+            if not run.started:  # a task waiting for its job preparation: no process yet
+                del self.runs[run_id]
+                self.release(run, self.now())
+                return
         reason = "requeued" if disposition == "requeued" else "terminated"
         runner = self.runner
         if runner is not None:
             self.defer(lambda: runner.terminate(run_id, reason))
 
     def requeue_task(self, task: Task, now: float, *, bump: bool = True) -> None:
-        """Task state machine rows 10-11: a running task goes back to active."""
-        if task.state == "running":
+        """Task state machine rows 10-11: a running (or preparing) task goes back to active."""
+        if task.state in ("running", "preparing"):
             self.stop_run(task.requeue(now, bump=bump), "requeued")
 
     def terminate_task(self, task: Task, now: float, message: str) -> None:
-        """Task state machine row 9: an active or running task completes as failed (TaskEnded)."""
-        if task.state in ("active", "running"):
+        """Task state machine row 9: an active, preparing or running task completes as failed
+        (TaskEnded)."""
+        if task.state in ("active", "preparing", "running"):
             self.stop_run(task.terminate(now, message), "terminated")
+
+    # --- starting processes -----------------------------------------------------------------
+
+    def base_env_for(self, spec: dict[str, Any]) -> dict[str, str]:
+        """The node image a command runs in: a command with `containerSettings` runs "in its
+        container" (`container_base_env`), any other one on the node (`base_env`)."""
+        container = self.settings.container_base_env
+        if container is not None and spec.get("containerSettings"):
+            return container
+        return self.settings.base_env
+
+    def start_process(self, spec: RunSpec) -> None:
+        """Hand an attempt to the runner once the lock is released; a refusal ends it."""
+        runner, done = self.runner, self.on_run_done
+
+        def start() -> None:
+            try:
+                runner.start(spec, done)
+            except Exception as error:
+                log.exception("the task runner refused run %s", spec.run_id)
+                now = time.time()
+                done(RunOutcome(spec.run_id, "preprocessing", None,
+                                FailureInfo("servererror", "TaskStartFailed",
+                                            f"The emulator could not start the task "
+                                            f"process: {error}"), now, now))
+
+        self.defer(start)
+
+    def start_task_process(self, pool: Pool, node: Node, job: Job, task: Task,
+                           run_id: str) -> None:
+        """The process of a task attempt that is `running` on `node`."""
+        prep = job.prep_task
+        spec = task_run_spec(
+            run_id=run_id, base_env=self.base_env_for(task.spec),
+            account=(self.settings.account_name, self.settings.account_url),
+            pool_id=pool.id, node_id=node.id, dedicated=node.dedicated, root=node.root,
+            job_common_env=job.common_env, task=task,
+            job_prep_id=prep_id(prep) if prep is not None else None)
+        self.start_process(spec)
 
     def release(self, run: Run, now: float) -> None:
         """An attempt's process is gone: free its node slots."""

@@ -4,7 +4,8 @@ Role: the job half of the backend, including the rules that end a job without an
 call (docs/dev/emulator-rest.md, "Job state machine"):
 `onAllTasksComplete=terminatejob` (also with zero tasks, the real service's trap), job
 `maxWallClockTime`, and `onTaskFailure=performexitoptionsjobaction` with the failed
-task's `exitOptions.jobAction`.
+task's `exitOptions.jobAction`. A job with a release task stays `terminating` /
+`deleting` until its release tasks have ended (`prep_ops.releases_outstanding`).
 
 Imports: the standard library, `..exceptions`, `..wire` and sibling model modules.
 """
@@ -15,12 +16,14 @@ from typing import Any
 
 from .. import exceptions as exc
 from .. import wire
-from .core import Core
+from .jobprep import RELEASE_MAX_WALL_CLOCK
 from .jobs import Job
-from .tasks import Task, exit_options
+from .prep_ops import PrepOps
+from .task_ops import check_resource_files
+from .tasks import Task, _duration, exit_options
 
 
-class JobOps(Core):
+class JobOps(PrepOps):
     # --- API operations -------------------------------------------------------------------
 
     def create_job(self, spec: dict[str, Any]) -> Job:
@@ -36,6 +39,7 @@ class JobOps(Core):
                 raise exc.JobBeingDeleted(values={"JobId": job_id})
             raise exc.JobExists(values={"JobId": job_id})
         _check_parallel(spec)
+        _check_prep_release(spec)
         quota = self.settings.max_active_jobs
         if quota is not None and sum(j.state != "completed" for j in self.jobs.values()) >= quota:
             raise exc.ActiveJobAndScheduleQuotaReached()
@@ -73,7 +77,10 @@ class JobOps(Core):
         option = option.lower()
         job.touch(now)
         for task in list(job.tasks.values()):
-            if task.state != "running":
+            if task.state == "preparing" and option == "wait":  # not running yet: no start
+                self.stop_run(task.unprepare(now), "requeued")
+                continue
+            if task.state not in ("running", "preparing"):
                 continue
             if option == "requeue":
                 self.requeue_task(task, now)
@@ -105,10 +112,25 @@ class JobOps(Core):
     def _terminate(self, job: Job, reason: str, now: float) -> None:
         job.terminate_reason = reason
         for task in list(job.tasks.values()):
-            if task.state == "running":
+            if task.state in ("running", "preparing"):
                 self.terminate_task(task, now, "The task was ended because its job was "
                                                "terminated")
+        self._stop_preps(job)
         job.begin("terminating", "completed", now, self.settings.transition_delay)
+
+    def _stop_preps(self, job: Job) -> None:
+        """An ending job's preparation tasks still running are stopped (its release tasks,
+        run by `settle_jobs`, are what the service runs at the end)."""
+        for rec in job.preps.values():
+            self.stop_run(rec.prep_run, "terminated")
+
+    def _end(self, job: Job, reason: str, now: float) -> None:
+        """A job rule ends the job: at once, or through `terminating` while release tasks
+        run (a job is not completed before its release tasks end)."""
+        if job.release_task is not None and any(r.needs_release() for r in job.preps.values()):
+            self._terminate(job, reason, now)
+        else:
+            job.complete(now, reason)
 
     def delete_job(self, job_id: str) -> None:
         job = self.job(job_id)
@@ -118,6 +140,7 @@ class JobOps(Core):
         for task in job.tasks.values():
             self.stop_run(task.run_id, "deleted")
             task.run_id = None
+        self._stop_preps(job)
         job.begin("deleting", "gone", now, self.settings.transition_delay)
 
     def task_counts(self, job_id: str) -> dict[str, dict[str, int]]:
@@ -130,7 +153,7 @@ class JobOps(Core):
         if job.state != "active":
             return
         if job.on_all_tasks_complete == "terminatejob" and job.all_tasks_completed():
-            job.complete(now, "AllTasksComplete")
+            self._end(job, "AllTasksComplete", now)
             return
         limit = job.max_wall_clock
         if limit is not None and now >= job.creation_time + limit:
@@ -138,7 +161,7 @@ class JobOps(Core):
                 if task.state == "running":
                     self.terminate_task(task, now, "The task was ended because its job "
                                                    "reached its maxWallClockTime")
-            job.complete(now, "MaxWallClockTimeExpiry")
+            self._end(job, "MaxWallClockTimeExpiry", now)
 
     def apply_task_failure(self, job: Job, task: Task, reason: str, exit_code: int | None,
                            now: float) -> None:
@@ -156,6 +179,10 @@ class JobOps(Core):
     def settle_jobs(self, now: float) -> None:
         """Finish due transient states, apply job rules (called on every scheduler tick)."""
         for job in list(self.jobs.values()):
+            if job.pending is not None and job.release_task is not None:
+                job.awaiting_release = self.releases_outstanding(job, now)
+                if job.awaiting_release:
+                    continue
             if job.settle(now) == "gone":
                 del self.jobs[job.key]
                 for pool in self.pools.values():
@@ -165,7 +192,8 @@ class JobOps(Core):
             self.check_job_rules(job, now)
 
     def next_job_deadline(self) -> float | None:
-        deadlines = [j.pending[0] for j in self.jobs.values() if j.pending]
+        deadlines = [j.pending[0] for j in self.jobs.values()
+                     if j.pending and not j.awaiting_release]
         deadlines += [j.creation_time + j.max_wall_clock for j in self.jobs.values()
                       if j.state == "active" and j.max_wall_clock is not None]
         return min(deadlines) if deadlines else None
@@ -176,3 +204,33 @@ def _check_parallel(spec: dict[str, Any]) -> None:
         raise exc.InvalidPropertyValue(
             "The value provided for property 'maxParallelTasks' is invalid: it must be -1 "
             "(unlimited) or greater than 0.", {"PropertyName": "maxParallelTasks"})
+
+
+def _check_prep_release(spec: dict[str, Any]) -> None:
+    """What the service checks of a job's preparation and release tasks at create time
+    (REST `JobReleaseTask`: a release task needs a preparation task; its maxWallClockTime
+    is at most 15 minutes, else 400)."""
+    prep, release = spec.get("jobPreparationTask"), spec.get("jobReleaseTask")
+    if release is not None and prep is None:
+        raise exc.InvalidPropertyValue(
+            "The value provided for property 'jobReleaseTask' is invalid: a job release task "
+            "cannot be specified without a job preparation task.",
+            {"PropertyName": "jobReleaseTask"})
+    for name, task in (("jobPreparationTask", prep), ("jobReleaseTask", release)):
+        if task is None:
+            continue
+        if task.get("id") is not None and not wire.valid_id(task["id"]):
+            raise exc.InvalidPropertyValue(
+                f"The value provided for property '{name}.id' is invalid: ids must be 1-64 "
+                f"characters of letters, digits, hyphens and underscores (got "
+                f"{task['id']!r}).", {"PropertyName": f"{name}.id"})
+        if task.get("resourceFiles"):
+            check_resource_files(task["resourceFiles"], f"{name}.resourceFiles")
+    if release is not None:
+        limit = _duration(release.get("maxWallClockTime"))
+        if release.get("maxWallClockTime") is not None and (
+                limit is None or limit > RELEASE_MAX_WALL_CLOCK):
+            raise exc.InvalidPropertyValue(
+                "The value provided for property 'jobReleaseTask.maxWallClockTime' is invalid: "
+                "a job release task may run at most 15 minutes (PT15M).",
+                {"PropertyName": "jobReleaseTask.maxWallClockTime"})

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from .. import wire
 from .base import Entity
+from .jobprep import NodePrep, prep_id, release_id
 from .tasks import Task, _duration
 
 WRITABLE_DEFAULTS: dict[str, Any] = {
@@ -53,6 +54,8 @@ class Job(Entity):
         self._active_seqs: list[int] = []
         self._active: dict[int, Task] = {}
         self.counts: collections.Counter[str] = collections.Counter()  # tasks per state
+        self.preps: dict[str, NodePrep] = {}  # node key -> job preparation/release record
+        self.awaiting_release = False  # a due transient state waits for release tasks
 
     # --- settings -----------------------------------------------------------------------
 
@@ -92,6 +95,18 @@ class Job(Entity):
     def common_env(self) -> list[dict[str, Any]]:
         return list(self.spec.get("commonEnvironmentSettings") or [])
 
+    @property
+    def prep_task(self) -> dict[str, Any] | None:
+        return self.spec.get("jobPreparationTask")
+
+    @property
+    def release_task(self) -> dict[str, Any] | None:
+        return self.spec.get("jobReleaseTask")
+
+    def blocked_nodes(self) -> frozenset[str]:
+        """Keys of the nodes where this job's tasks may not run (failed preparation)."""
+        return frozenset(k for k, rec in self.preps.items() if rec.blocked)
+
     def update(self, changes: dict[str, Any], now: float, *, replace: bool = False) -> None:
         """PATCH (only given properties change) or PUT (writable properties reset first)."""
         if replace:
@@ -129,7 +144,8 @@ class Job(Entity):
 
     @property
     def running(self) -> int:
-        return self.counts["running"]
+        """Tasks on a node (`preparing` ones hold their slots too): what maxParallelTasks caps."""
+        return self.counts["running"] + self.counts["preparing"]
 
     def _set_active(self, task: Task, active: bool) -> None:
         present = task.seq in self._active
@@ -216,6 +232,10 @@ class Job(Entity):
         constraints["maxWallClockTime"] = wire.format_duration(self.max_wall_clock)
         constraints["maxTaskRetryCount"] = self.max_task_retries
         spec["constraints"] = constraints
+        if self.prep_task is not None:  # the service fills in the default ids
+            spec["jobPreparationTask"] = dict(self.prep_task, id=prep_id(self.prep_task))
+        if self.release_task is not None:
+            spec["jobReleaseTask"] = dict(self.release_task, id=release_id(self.release_task))
         doc.update(spec)
         info: dict[str, Any] = {"startTime": wire.iso(self.start_time)}
         if self.end_time is not None:

@@ -3,9 +3,11 @@
 Role: the pool half of the backend. Resizes are time-driven: an operation records a
 pending step and `settle_pools` (called by the scheduler on every tick) performs due
 steps: nodes are created (creating -> starting -> idle, via the start task when there
-is one), surplus nodes leave per `nodeDeallocationOption`, and `allocationState` returns
-to `steady`. The per-pool node quota (`BatchEmulator(nodes=...)`) caps node counts with
-an `AccountCoreQuotaReached` resize error.
+is one; `starting` lasts `allocation_delay` more, the VM's boot), surplus nodes leave per
+`nodeDeallocationOption`, and `allocationState` returns to `steady`. A reboot
+(`reboot_node`) or a preemption sends a node through `starting` again. The per-pool node
+quota (`BatchEmulator(nodes=...)`) caps node counts with an `AccountCoreQuotaReached`
+resize error.
 
 Imports: the standard library, `..exceptions`, `..runner` (data classes) and sibling
 model modules.
@@ -17,14 +19,18 @@ from typing import Any
 
 from .. import exceptions as exc
 from .. import wire
+from ..quotas import limit_allocation
 from ..runner import RunOutcome
-from .core import Core, Run
+from .core import Run
 from .pools import Node, Pool
+from .prep_ops import PrepOps
 from .runtime import make_node_dirs, start_task_run_spec
 from .tasks import failure_info
 
+REBOOTABLE = frozenset({"idle", "running"})  # REST Compute Node - Reboot
 
-class PoolOps(Core):
+
+class PoolOps(PrepOps):
     # --- API operations -------------------------------------------------------------------
 
     def create_pool(self, spec: dict[str, Any]) -> Pool:
@@ -123,6 +129,8 @@ class PoolOps(Core):
                            f"at most {quota} nodes (--nodes / BatchEmulator(nodes=...)).",
                 "values": [{"name": "NodeQuota", "value": str(quota)}],
             })
+        # account core quotas and scripted allocation failures (quotas.py)
+        want_d, want_l = limit_allocation(self.settings.quotas, self.pools, pool, want_d, want_l)
         for dedicated, want in ((True, want_d), (False, want_l)):
             alive = [n for n in pool.nodes.values() if n.dedicated == dedicated
                      and n.state != "leavingpool" and not n.leaving_when_idle]
@@ -143,6 +151,14 @@ class PoolOps(Core):
         if option in ("taskcompletion", "retaineddata") and node.task_runs:
             node.leaving_when_idle = True
             return
+        self._evict(node, option, now, "The task was terminated because its compute node "
+                                       "was removed from the pool")
+        node.move("leavingpool", now)
+        node.pending = (now + self.settings.transition_delay, "remove")
+
+    def _evict(self, node: Node, option: str, now: float, message: str) -> None:
+        """The node stops everything it runs: its tasks are terminated (`terminate`) or
+        requeued (any other option); start, preparation and release tasks are stopped."""
         for run_id in list(node.task_runs):
             run = self.runs.get(run_id)
             if run is None or run.disposition is not None:
@@ -152,15 +168,37 @@ class PoolOps(Core):
             if task is None or task.run_id != run_id:
                 continue
             if option == "terminate":
-                self.terminate_task(task, now, "The task was terminated because its compute "
-                                                "node was removed from the pool")
+                self.terminate_task(task, now, message)
             else:
                 self.requeue_task(task, now)
         for run_id, slots in list(node.runs.items()):
-            if slots == 0:  # start task
+            if slots == 0:  # start, job preparation and release tasks
                 self.stop_run(run_id, "terminated")
-        node.move("leavingpool", now)
-        node.pending = (now + self.settings.transition_delay, "remove")
+
+    def reboot_node(self, pool_id: str, node_id: str, option: str | None) -> Node:
+        """REST Compute Node - Reboot: only an idle or running node; `nodeRebootOption`
+        (default requeue) says what happens to its tasks, as a resize's deallocation."""
+        pool, node = self.node(pool_id, node_id)
+        self._require_pool_open(pool)
+        if node.state not in REBOOTABLE or node.reboot_when_idle or node.leaving_when_idle:
+            raise exc.OperationInvalidForCurrentState(
+                f"Node {node.id} is {node.state}; only an idle or running node can be "
+                "rebooted.", {"NodeId": node.id, "NodeState": node.state})
+        now = self.now()
+        node.touch(now)
+        option = (option or "requeue").lower()
+        if option in ("taskcompletion", "retaineddata") and node.task_runs:
+            node.reboot_when_idle = True  # no new tasks; reboots when its tasks end
+            return node
+        self._reboot(node, option, now)
+        return node
+
+    def _reboot(self, node: Node, option: str, now: float) -> None:
+        self._evict(node, option, now, "The task was terminated because its compute node "
+                                       "was rebooted")
+        self.node_restarted(node, reimage=False)
+        node.move("rebooting", now)
+        node.pending = (now + self.settings.transition_delay, "starting")
 
     def settle_pools(self, now: float) -> None:
         """Perform due pool and node steps (called on every scheduler tick)."""
@@ -169,6 +207,9 @@ class PoolOps(Core):
                 if node.leaving_when_idle and not node.task_runs and node.state != "leavingpool":
                     node.leaving_when_idle = False
                     self._remove_node(pool, node, "requeue", now)
+                if node.reboot_when_idle and not node.task_runs and node.state in REBOOTABLE:
+                    node.reboot_when_idle = False
+                    self._reboot(node, "requeue", now)
                 if node.pending is not None and node.pending[0] <= now:
                     step = node.pending[1]
                     node.pending = None
@@ -194,10 +235,12 @@ class PoolOps(Core):
         if step == "remove":
             pool.nodes.pop(node.key, None)
             self.remove_tree(node.root)
-        elif step == "starting" and node.state in ("creating", "preempted"):
+        elif step == "starting" and node.state in ("creating", "preempted", "rebooting"):
             node.move("starting", now)
             node.last_boot_time = now
-            node.pending = (now + self.settings.transition_delay, "ready")
+            # the VM boots: `allocation_delay` (default 0) on top of the transition delay
+            node.pending = (now + self.settings.transition_delay
+                            + self.settings.allocation_delay, "ready")
         elif step == "ready" and node.state == "starting":
             start_task = pool.start_task
             if start_task:
@@ -219,14 +262,17 @@ class PoolOps(Core):
             info["lastRetryTime"] = wire.iso(now)
         node.start_task_info = info
         spec = start_task_run_spec(
-            run_id=run_id, base_env=self.settings.base_env,
+            run_id=run_id, base_env=self.base_env_for(start_task),
             account=(self.settings.account_name, self.settings.account_url),
             pool_id=pool.id, node_id=node.id, dedicated=node.dedicated, root=node.root,
             start_task=start_task)
-        runner, done = self.runner, self.on_run_done
-        self.defer(lambda: runner.start(spec, done))
+        self.start_process(spec)
 
     def start_task_done(self, run: Run, outcome: RunOutcome, now: float) -> None:
+        """REST `StartTask.waitForSuccess`: a non-zero exit is retried up to
+        `maxTaskRetryCount`; still failing, a node waiting for it is `starttaskfailed`
+        ("not usable for running Tasks"); without waitForSuccess the failure changes
+        nothing. Pre-processing failures are not retried."""
         pool = self.pools.get(run.pool_key)
         node = pool.nodes.get(run.node_id.lower()) if pool else None
         if pool is None or node is None or run.disposition is not None:
@@ -273,6 +319,7 @@ class PoolOps(Core):
         for run_id, slots in list(node.runs.items()):
             if slots == 0:
                 self.stop_run(run_id, "terminated")
+        self.node_restarted(node, reimage=True)  # it comes back as a fresh VM
         node.move("preempted", now)
         node.start_task_info = None
         node.pending = (now + self.settings.transition_delay, "starting")

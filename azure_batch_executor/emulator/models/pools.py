@@ -32,15 +32,25 @@ _ip_counter = itertools.count(0)
 
 
 class Node(Entity):
+    # The node states (REST `BatchNodeState`): `creating` (the VM is obtained), `starting`
+    # (the Batch agent starts on it), `waitingforstarttask` (a start task with
+    # waitForSuccess runs), `idle` / `running` (schedulable), `starttaskfailed` (the start
+    # task failed with waitForSuccess: unusable), `rebooting` (REST Compute Node - Reboot,
+    # from idle or running only), `preempted` (spot), `leavingpool`; `unusable` (the
+    # service cannot use the node: scripted by the admin API, models/account_ops.py, which
+    # may also reboot a node the way the service does when it recovers one).
     TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
         "creating": frozenset({"starting", "leavingpool"}),
-        "starting": frozenset({"idle", "waitingforstarttask", "leavingpool", "preempted"}),
+        "starting": frozenset({"idle", "waitingforstarttask", "leavingpool", "preempted",
+                               "unusable"}),
         "waitingforstarttask": frozenset({"idle", "starttaskfailed", "leavingpool",
-                                          "preempted"}),
-        "starttaskfailed": frozenset({"leavingpool", "preempted"}),
-        "idle": frozenset({"running", "leavingpool", "preempted"}),
-        "running": frozenset({"idle", "leavingpool", "preempted"}),
+                                          "preempted", "unusable", "rebooting"}),
+        "starttaskfailed": frozenset({"leavingpool", "preempted", "unusable", "rebooting"}),
+        "idle": frozenset({"running", "rebooting", "leavingpool", "preempted", "unusable"}),
+        "running": frozenset({"idle", "rebooting", "leavingpool", "preempted", "unusable"}),
+        "rebooting": frozenset({"starting", "leavingpool", "preempted"}),
         "preempted": frozenset({"starting", "leavingpool"}),
+        "unusable": frozenset({"rebooting", "leavingpool", "preempted"}),
         "leavingpool": frozenset(),
     }
 
@@ -65,6 +75,7 @@ class Node(Entity):
         self.start_task_retries = 0
         self.pending: tuple[float, str] | None = None  # (deadline, next state)
         self.leaving_when_idle = False  # taskcompletion/retaineddata removal
+        self.reboot_when_idle = False  # taskcompletion/retaineddata reboot
 
     @property
     def slots_used(self) -> int:
@@ -72,7 +83,7 @@ class Node(Entity):
 
     def free_slots(self, capacity: int) -> int:
         if self.state not in SCHEDULABLE or not self.scheduling_enabled \
-                or self.leaving_when_idle:
+                or self.leaving_when_idle or self.reboot_when_idle:
             return 0
         return capacity - self.slots_used
 

@@ -1,7 +1,10 @@
 """What a task process sees on a node (docs/dev/emulator-rest.md): directories, environment.
 
-Role: build the node directory layout and the complete process environment of a task or
-start task, and wrap both into the runner's `RunSpec`. Merge order: base environment ->
+Role: build the node directory layout and the complete process environment of a task,
+start task, job preparation or release task, and wrap both into the runner's `RunSpec`;
+each kind gets the `AZ_BATCH_*` variables the service gives it (the availability column
+of learn.microsoft.com/azure/batch/batch-compute-node-environment-variables; layout:
+learn.microsoft.com/azure/batch/files-and-directories). Merge order: base environment ->
 job `commonEnvironmentSettings` -> task `environmentSettings` -> the service's
 `AZ_BATCH_*` values (service wins); `HOME`/`PWD` = wd; `PATH` gets the shared dir and wd
 appended. The base environment is the emulator process's environment without what only
@@ -93,9 +96,21 @@ def task_dir(root: Path, job_id: str, task_id: str) -> Path:
     return root / "workitems" / job_id / "job-1" / task_id
 
 
+def _prep_dirs(root: Path, job_id: str, job_prep_id: str | None) -> dict[str, str]:
+    """AZ_BATCH_JOB_PREP_DIR / _WORKING_DIR: every task of a job with a preparation task
+    except the start and preparation tasks (learn.microsoft.com/azure/batch/
+    batch-compute-node-environment-variables)."""
+    if job_prep_id is None:
+        return {}
+    directory = task_dir(root, job_id, job_prep_id)
+    return {"AZ_BATCH_JOB_PREP_DIR": str(directory),
+            "AZ_BATCH_JOB_PREP_WORKING_DIR": str(directory / "wd")}
+
+
 def task_run_spec(*, run_id: str, base_env: Mapping[str, str], account: tuple[str, str],
                   pool_id: str, node_id: str, dedicated: bool, root: Path,
-                  job_common_env: list[dict[str, Any]], task: Task) -> RunSpec:
+                  job_common_env: list[dict[str, Any]], task: Task,
+                  job_prep_id: str | None = None) -> RunSpec:
     directory = task_dir(root, task.job_id, task.id)
     wd = directory / "wd"
     user, identity = _identity(task.spec.get("userIdentity"))
@@ -112,6 +127,7 @@ def task_run_spec(*, run_id: str, base_env: Mapping[str, str], account: tuple[st
         "AZ_BATCH_TASK_USER": user,
         "AZ_BATCH_TASK_USER_IDENTITY": identity,
         "AZ_BATCH_TASK_RESERVED_EPHEMERAL_DISK_SPACE_BYTES": RESERVED_DISK_BYTES,
+        **_prep_dirs(root, task.job_id, job_prep_id),
     })
     return RunSpec(
         run_id=run_id,
@@ -141,4 +157,41 @@ def start_task_run_spec(*, run_id: str, base_env: Mapping[str, str], account: tu
         task_dir=directory,
         env=_finish(env, service, wd, node_dirs(root)["shared"]),
         resource_files=list(start_task.get("resourceFiles") or []),
+    )
+
+
+def job_task_run_spec(*, kind: str, run_id: str, base_env: Mapping[str, str],
+                      account: tuple[str, str], pool_id: str, node_id: str, dedicated: bool,
+                      root: Path, job_id: str, job_common_env: list[dict[str, Any]],
+                      task_spec: dict[str, Any], task_id: str, job_prep_id: str,
+                      max_wall_clock: float | None) -> RunSpec:
+    """A job preparation (`kind` "prep") or release ("release") task: a task of the job in
+    `<job dir>/<its id>`, with the job's common environment; the release task also sees
+    the preparation task's directories."""
+    directory = task_dir(root, job_id, task_id)
+    wd = directory / "wd"
+    user, identity = _identity(task_spec.get("userIdentity"))
+    env = dict(base_env)
+    env.update(name_value_list(job_common_env))
+    env.update(name_value_list(task_spec.get("environmentSettings")))
+    service = _node_values(account, pool_id, node_id, dedicated, root)
+    service.update({
+        "AZ_BATCH_JOB_ID": job_id,
+        "AZ_BATCH_TASK_ID": task_id,
+        "AZ_BATCH_TASK_DIR": str(directory),
+        "AZ_BATCH_TASK_WORKING_DIR": str(wd),
+        "AZ_BATCH_CERTIFICATES_DIR": str(directory / "certs"),
+        "AZ_BATCH_TASK_USER": user,
+        "AZ_BATCH_TASK_USER_IDENTITY": identity,
+        "AZ_BATCH_TASK_RESERVED_EPHEMERAL_DISK_SPACE_BYTES": RESERVED_DISK_BYTES,
+    })
+    if kind == "release":
+        service.update(_prep_dirs(root, job_id, job_prep_id))
+    return RunSpec(
+        run_id=run_id,
+        command_line=str(task_spec["commandLine"]),
+        task_dir=directory,
+        env=_finish(env, service, wd, node_dirs(root)["shared"]),
+        resource_files=list(task_spec.get("resourceFiles") or []),
+        max_wall_clock_seconds=max_wall_clock,
     )

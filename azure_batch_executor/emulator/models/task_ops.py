@@ -18,6 +18,7 @@ from typing import Any
 from .. import exceptions as exc
 from .. import wire
 from .core import Core
+from .jobprep import prep_id, release_id
 from .jobs import Job
 from .runtime import task_dir
 from .tasks import Task, exit_options
@@ -104,6 +105,11 @@ class TaskOps(Core):
                                  f"underscores (got {task_id!r})")
         if task_id.lower() in job.tasks:
             raise exc.TaskExists(values={"TaskId": task_id})
+        if job.prep_task is not None and task_id.lower() == prep_id(job.prep_task).lower():
+            raise exc.TaskIdSameAsJobPreparationTask(values={"TaskId": task_id})
+        if job.release_task is not None and \
+                task_id.lower() == release_id(job.release_task).lower():
+            raise exc.TaskIdSameAsJobReleaseTask(values={"TaskId": task_id})
         resource_files = spec.get("resourceFiles")
         if resource_files:
             check_resource_files(resource_files)

@@ -2,9 +2,10 @@
 
 Role: `Task` owns one task's definition (as validated from the request) and its
 execution record (`executionInfo`, `nodeInfo`). Each row of that page's transition table
-is one method: `start` (row 2), `finish` (rows 3-8), `requeue` (rows 10-11),
-`terminate` (row 9), `reactivate` (row 12). The allowed state changes are the data in
-`TRANSITIONS`. `exit_options` resolves a task's `exitConditions` for job actions.
+is one method: `start` (row 2; `prepare` / `unprepare` around a job preparation task),
+`finish` (rows 3-8), `requeue` (rows 10-11), `terminate` (row 9), `reactivate` (row 12).
+The allowed state changes are the data in `TRANSITIONS`. `exit_options` resolves a
+task's `exitConditions` for job actions.
 
 Imports: the standard library, `..wire`, `..runner` (data classes only) and `.base`.
 """
@@ -27,7 +28,8 @@ def failure_info(category: str, code: str, message: str) -> dict[str, Any]:
 
 class Task(Entity):
     TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
-        "active": frozenset({"running", "completed"}),
+        "active": frozenset({"preparing", "running", "completed"}),
+        "preparing": frozenset({"running", "active", "completed"}),
         "running": frozenset({"completed", "active"}),
         "completed": frozenset({"active"}),
     }
@@ -93,6 +95,21 @@ class Task(Entity):
         if self.retry_count > 0:
             self.last_retry_time = now
         self.end_time = self.exit_code = self.result = self.failure = None
+
+    def prepare(self, now: float, pool_id: str, node_id: str, run_id: str) -> None:
+        """Row 2a: placed on a node whose job preparation task has not succeeded yet; the
+        task holds its slots there and waits (`preparing`, counted as running)."""
+        self._move_to("preparing", now)
+        self.pool_id, self.node_id, self.run_id = pool_id, node_id, run_id
+        self.terminated_run_id = None
+        self.end_time = self.exit_code = self.result = self.failure = None
+
+    def unprepare(self, now: float) -> str | None:
+        """Row 2b: the job preparation task failed on the node: back to active, eligible for
+        another node; the retry and requeue counts are unchanged. Returns the run to drop."""
+        run_id, self.run_id = self.run_id, None
+        self._move_to("active", now)
+        return run_id
 
     def finish(self, outcome: RunOutcome, now: float) -> str:
         """Rows 3-8: an attempt ended. Returns "retried" or "completed"."""

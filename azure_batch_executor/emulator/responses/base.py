@@ -15,10 +15,10 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import unquote
 
 from .. import exceptions as exc
-from .. import odata, paging, schema, wire
+from .. import odata, paging, schema, versions, wire
 from ..models import BatchBackend, Settings
 
 MAX_BODY = 1024 * 1024  # bytes; the service answers 413 RequestBodyTooLarge at 1 MiB
@@ -58,6 +58,9 @@ NODE_FIELDS = frozenset({
     "runningTasksCount", "runningTaskSlotsCount", "totalTasksSucceeded", "recentTasks",
     "startTask", "startTaskInfo", "errors", "isDedicated", "endpointConfiguration",
     "nodeAgentInfo", "virtualMachineInfo"})
+PREP_STATUS_FIELDS = frozenset({
+    "poolId", "nodeId", "nodeUrl", "jobPreparationTaskExecutionInfo",
+    "jobReleaseTaskExecutionInfo"})
 
 
 class Headers(dict[str, str]):
@@ -87,6 +90,7 @@ class Request:
     request_id: str
     query: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
+    api_version: str = versions.LATEST  # the version whose shape the reply takes
 
 
 @dataclass
@@ -167,6 +171,15 @@ class BaseResponses:
                 headers["Location"] = url
         return headers
 
+    def action_headers(self, req: Request, etag: str, last_modified: float) -> dict[str, str]:
+        """An action's reply headers: `DataServiceId` is the action's own URL
+        (`.../jobs/j/terminate`), as the service sends it (recorded for terminate, disable,
+        enable, resize and updateproperties: azure-sdk-for-python sdk/batch/azure-batch/
+        tests/recordings/test_batch.pyTestBatchtest_batch_jobs[sync].json,
+        test_batch.pyTestBatchtest_batch_update_pools.json; azure-cli
+        .../batch/tests/latest/recordings/test_batch_pools_and_nodes.yaml)."""
+        return self.entity_headers(etag, last_modified, f"{req.base_url}{req.raw_path}")
+
     @staticmethod
     def json_response(doc: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None
                       ) -> Response:
@@ -187,9 +200,14 @@ class BaseResponses:
         filter_kind: str,
         entries: Callable[[int], Iterable[tuple[int, Callable[[], dict[str, Any]]]]],
         select: list[list[str]] | None = None,
-        extra_query: dict[str, str] | None = None,
     ) -> Response:
-        """A list response from (position, render) pairs starting at the `$skiptoken`."""
+        """A list response from (position, render) pairs starting at the `$skiptoken`.
+
+        `odata.nextLink` is the request's own URL with its own query (its api-version,
+        `timeout`, `maxresults`, `$filter`, `$select`, `recursive`, as sent) and the next
+        `$skiptoken`: azure-batch 14.x and @azure/batch follow the link as given, so a
+        link carrying another api-version would switch versions mid-listing.
+        """
         flt = odata.parse_filter(req.query.get("$filter"), filter_kind)
         limit = paging.parse_maxresults(req.query.get("maxresults"), self.settings.page_size)
         start = paging.decode_token(req.query.get("$skiptoken"))
@@ -198,14 +216,10 @@ class BaseResponses:
         body: dict[str, Any] = {"odata.metadata": f"{req.base_url}/$metadata#{kind}",
                                 "value": result.items}
         if result.next_position is not None:
-            query = {"api-version": wire.API_VERSION, "maxresults": str(limit)}
-            for name in ("$filter", "$select"):
-                if name in req.query:
-                    query[name] = req.query[name]
-            query.update(extra_query or {})
-            query["$skiptoken"] = paging.encode_token(result.next_position)
-            qs = "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items())
-            body["odata.nextLink"] = f"{req.base_url}{req.raw_path}?{qs}"
+            kept = [pair for pair in req.raw_query.split("&")
+                    if pair and unquote(pair.partition("=")[0]).lower() != "$skiptoken"]
+            kept.append(f"$skiptoken={paging.encode_token(result.next_position)}")
+            body["odata.nextLink"] = f"{req.base_url}{req.raw_path}?{'&'.join(kept)}"
         return self.json_response(body)
 
     @staticmethod

@@ -134,18 +134,21 @@ class FileResponses(BaseResponses):
             for i, (name, path) in enumerate(listed[start:], start):
                 yield i, partial(render, name, path)
 
-        extra = {"recursive": "true"} if recursive else {}
-        return self.listing(req, "files", "files", entries, extra_query=extra)
+        return self.listing(req, "files", "files", entries)
 
     def _headers(self, path: Path, url: str, file_path: str) -> dict[str, str]:
+        """The file headers as the service writes them: `ocp-batch-file-isdirectory` is
+        .NET's `True`/`False` and `ocp-batch-file-url` the whole URL percent-encoded
+        (recorded: azure-sdk-for-python sdk/batch/azure-batch/tests/recordings/
+        test_batch.test_batch_files.yaml, `https%3A%2F%2F...%2Ffiles%2Fstderr.txt`)."""
         st = path.stat()
         return {
             "Content-Type": _content_type(path),
             "Content-Length": "0" if path.is_dir() else str(st.st_size),
             "Last-Modified": wire.rfc1123(st.st_mtime),
             "ocp-creation-time": wire.rfc1123(min(st.st_ctime, st.st_mtime)),
-            "ocp-batch-file-isdirectory": "true" if path.is_dir() else "false",
-            "ocp-batch-file-url": f"{url}/{quote(file_path, safe='')}",
+            "ocp-batch-file-isdirectory": "True" if path.is_dir() else "False",
+            "ocp-batch-file-url": quote(f"{url}/{file_path}", safe=""),
             "ocp-batch-file-mode": oct(st.st_mode),
         }
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import schema
 from ..models.base import conditions
-from .base import JOB_FIELDS, BaseResponses, Request, Response
+from .base import JOB_FIELDS, PREP_STATUS_FIELDS, BaseResponses, Request, Response
 
 
 class JobResponses(BaseResponses):
@@ -67,7 +67,7 @@ class JobResponses(BaseResponses):
         with self.backend.op():
             conditions(self.backend.job(jobId), req.headers, read=False)
             job = self.backend.disable_job(jobId, body["disableTasks"])
-            headers = self.entity_headers(job.etag, job.last_modified, self._job_url(req, job.id))
+            headers = self.action_headers(req, job.etag, job.last_modified)
         return self.accepted(headers)
 
     def enable_job(self, req: Request, jobId: str) -> Response:
@@ -75,7 +75,7 @@ class JobResponses(BaseResponses):
         with self.backend.op():
             conditions(self.backend.job(jobId), req.headers, read=False)
             job = self.backend.enable_job(jobId)
-            headers = self.entity_headers(job.etag, job.last_modified, self._job_url(req, job.id))
+            headers = self.action_headers(req, job.etag, job.last_modified)
         return self.accepted(headers)
 
     def terminate_job(self, req: Request, jobId: str) -> Response:
@@ -84,7 +84,7 @@ class JobResponses(BaseResponses):
         with self.backend.op():
             conditions(self.backend.job(jobId), req.headers, read=False)
             job = self.backend.terminate_job(jobId, body.get("terminateReason"))
-            headers = self.entity_headers(job.etag, job.last_modified, self._job_url(req, job.id))
+            headers = self.action_headers(req, job.etag, job.last_modified)
         return self.accepted(headers)
 
     def delete_job(self, req: Request, jobId: str) -> Response:
@@ -98,5 +98,25 @@ class JobResponses(BaseResponses):
     def get_job_task_counts(self, req: Request, jobId: str) -> Response:
         with self.backend.op(wake=False):
             counts = self.backend.task_counts(jobId)
-        body = {"odata.metadata": f"{req.base_url}/$metadata#taskcounts/@Element", **counts}
+        # the service's type name is "taskcountsresult" (recorded: azure-sdk-for-js
+        # sdk/batch/batch-rest/recordings/node/task_operations_test/
+        # recording_should_count_tasks_sucessfully.json)
+        body = {"odata.metadata": f"{req.base_url}/$metadata#taskcountsresult/@Element",
+                **counts}
         return self.json_response(body)
+
+    def list_job_preparation_and_release_task_status(self, req: Request, jobId: str
+                                                     ) -> Response:
+        select = self.select(req, PREP_STATUS_FIELDS)
+        with self.backend.op(wake=False):
+            self.backend.prep_job(jobId)
+        backend = self.backend
+
+        def entries(start: int) -> Iterable[tuple[int, Callable[[], dict[str, Any]]]]:
+            job = backend.prep_job(jobId)
+            for rec in list(job.preps.values()):
+                if rec.seq >= start and rec.prep is not None:
+                    yield rec.seq, partial(rec.to_json, req.base_url, self.casing)
+
+        return self.listing(req, "jobpreparationandreleasetaskstatuslist", "jobprepstatus",
+                            entries, select)

@@ -13,6 +13,7 @@ from .. import exceptions as exc
 from .. import schema, wire
 from ..models import Task
 from ..models.base import conditions
+from . import shapes
 from .base import TASK_FIELDS, TASK_NESTED, BaseResponses, Request, Response
 
 MAX_TASKS_PER_COLLECTION = 100
@@ -76,7 +77,8 @@ class TaskResponses(BaseResponses):
         def entries(start: int) -> Iterable[tuple[int, Callable[[], dict[str, Any]]]]:
             job = backend.job(jobId)
             for seq, task in job.tasks_from(start):
-                yield seq, partial(task.to_json, req.base_url, self.casing)
+                yield seq, partial(_task_json, task, req.base_url, self.casing,
+                                   req.api_version)
 
         return self.listing(req, "tasks", "tasks", entries, select)
 
@@ -86,7 +88,8 @@ class TaskResponses(BaseResponses):
         with self.backend.op(wake=False):
             _, task = self.backend.task(jobId, taskId)
             conditions(task, req.headers, read=True)
-            return self.entity(req, "tasks", task.to_json(req.base_url, self.casing), task.etag,
+            doc = shapes.task(task.to_json(req.base_url, self.casing), req.api_version)
+            return self.entity(req, "tasks", doc, task.etag,
                                task.last_modified, select)
 
     def replace_task(self, req: Request, jobId: str, taskId: str) -> Response:
@@ -109,7 +112,7 @@ class TaskResponses(BaseResponses):
         with self.backend.op():
             conditions(self.backend.task(jobId, taskId)[1], req.headers, read=False)
             task = self.backend.terminate_task_api(jobId, taskId)
-            headers = self.entity_headers(task.etag, task.last_modified, self._task_url(req, task))
+            headers = self.action_headers(req, task.etag, task.last_modified)
         return Response(204, headers)
 
     def reactivate_task(self, req: Request, jobId: str, taskId: str) -> Response:
@@ -117,7 +120,7 @@ class TaskResponses(BaseResponses):
         with self.backend.op():
             conditions(self.backend.task(jobId, taskId)[1], req.headers, read=False)
             task = self.backend.reactivate_task(jobId, taskId)
-            headers = self.entity_headers(task.etag, task.last_modified, self._task_url(req, task))
+            headers = self.action_headers(req, task.etag, task.last_modified)
         return Response(204, headers)
 
     def list_subtasks(self, req: Request, jobId: str, taskId: str) -> Response:
@@ -128,3 +131,7 @@ class TaskResponses(BaseResponses):
             self.backend.task(jobId, taskId)
         return self.json_response({"odata.metadata": f"{req.base_url}/$metadata#subtaskinfo",
                                    "value": []})
+
+
+def _task_json(task: Task, base_url: str, casing: Any, version: str) -> dict[str, Any]:
+    return shapes.task(task.to_json(base_url, casing), version)

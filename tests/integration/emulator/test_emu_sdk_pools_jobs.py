@@ -17,7 +17,7 @@ def test_pool_lifecycle(client: BatchClient) -> None:
     assert pool.allocation_state == "steady" and pool.state == "active"
     assert pool.current_dedicated_nodes == 2 and pool.target_dedicated_nodes == 2
     assert pool.task_slots_per_node == 2 and pool.vm_size == "standard_d2s_v3"
-    assert pool.task_scheduling_policy.node_fill_type == "spread"
+    assert pool.task_scheduling_policy.node_fill_type == "Spread"  # as the service writes it
     assert pool.resize_timeout.total_seconds() == 900
     assert pool.etag.startswith("0x8D") and pool.last_modified.tzinfo is not None
     assert pool.metadata[0].name == "k" and not pool.resize_errors

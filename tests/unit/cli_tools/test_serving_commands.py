@@ -115,8 +115,16 @@ def test_local_loose_reaches_the_stack(monkeypatch: pytest.MonkeyPatch, capsys) 
             seen["stopped"] = True
 
     monkeypatch.setattr(azure_batch_executor.local, "LocalStack", Stack)
-    assert "stop here: fix it" in _error_line(capsys, ["local", "--loose", "--nodes", "3"])
-    assert seen == {"nodes": 3, "slots_per_node": 2, "loose": True, "stopped": True}
+    assert "stop here: fix it" in _error_line(capsys, ["local", "--loose", "--nodes", "3",
+                                                       "--node-image", "bare"])
+    assert seen == {"nodes": 3, "slots_per_node": 2, "loose": True, "node_image": "bare",
+                    "allocation_delay": 0.0, "stopped": True}
+
+
+@pytest.mark.parametrize("command", ["local", "emulator"])
+def test_negative_allocation_delay_is_refused(command: str, capsys) -> None:
+    line = _error_line(capsys, [command, "--allocation-delay", "-1"])
+    assert "--allocation-delay -1.0 is not a delay: pass 0 or more seconds" in line
 
 
 def test_usage_errors_are_one_line(capsys) -> None:

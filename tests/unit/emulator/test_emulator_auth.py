@@ -28,7 +28,10 @@ def _sdk_signed(method: str, path: str, params: dict[str, str],
     policy = BatchSharedKeyAuthPolicy(AzureNamedKeyCredential(ACCOUNT, KEY))
     policy.on_request(PipelineRequest(request, PipelineContext(None)))
     parts = urlsplit(request.url)
-    return parts.path, parts.query, dict(request.headers)
+    headers = dict(request.headers)
+    if method not in ("GET", "HEAD") and "Content-Length" not in headers:
+        headers["Content-Length"] = "0"  # what the requests transport adds on the wire
+    return parts.path, parts.query, headers
 
 
 def test_documented_example_string() -> None:
@@ -39,9 +42,18 @@ def test_documented_example_string() -> None:
                    "/devacct/jobs/j1/taskcounts\napi-version:2025-06-01\ntimeOut:10")
 
 
-def test_bodiless_post_signs_content_length_zero() -> None:
-    sts = auth.string_to_sign("POST", "/x", "", {"ocp-date": "d"}, "a")
+@pytest.mark.parametrize("method", ["POST", "DELETE", "PUT", "PATCH", "GET"])
+def test_a_missing_content_length_signs_an_empty_line(method: str) -> None:
+    """As the service does, and @azure/batch signs its bodiless DELETEs."""
+    sts = auth.string_to_sign(method, "/x", "", {"ocp-date": "d"}, "a")
+    assert sts.split("\n")[3] == ""
+    sts = auth.string_to_sign(method, "/x", "", {"ocp-date": "d", "Content-Length": "0"}, "a")
     assert sts.split("\n")[3] == "0"
+
+
+def test_every_missing_standard_header_is_an_empty_line() -> None:
+    sts = auth.string_to_sign("DELETE", "/x", "api-version=1", {"ocp-date": "d"}, "a")
+    assert sts == "DELETE\n" + "\n" * 11 + "ocp-date:d\n/a/x\napi-version:1"
 
 
 @pytest.mark.parametrize("method, path, params, body", [

@@ -89,7 +89,8 @@ def test_select_unknown_is_strict_unless_loose() -> None:
                            {"executionInfo": frozenset({"exitCode"})})
 
 
-@pytest.mark.parametrize("value, error", [("0", exc.OutOfRangeQueryParameterValue),
+@pytest.mark.parametrize("value, error", [("0", exc.InvalidQueryParameterValue),
+                                          ("-5", exc.InvalidQueryParameterValue),
                                           ("1001", exc.OutOfRangeQueryParameterValue),
                                           ("ten", exc.InvalidQueryParameterValue)])
 def test_maxresults_range(value: str, error: type) -> None:
@@ -97,6 +98,15 @@ def test_maxresults_range(value: str, error: type) -> None:
         paging.parse_maxresults(value, 1000)
     assert paging.parse_maxresults("1000", 50) == 1000
     assert paging.parse_maxresults(None, 50) == 50
+
+
+def test_maxresults_below_one_is_the_recorded_error() -> None:
+    """recording_should_fail_to_list_pools_with_invalid_max.json (azure-sdk-for-js)."""
+    with pytest.raises(exc.InvalidQueryParameterValue) as info:
+        paging.parse_maxresults("-5", 1000)
+    assert info.value.values == {"QueryParameterName": "maxresults",
+                                 "QueryParameterValue": "-5",
+                                 "Reason": "MaxResults cannot be less than 1"}
 
 
 def test_tokens_are_unreserved_and_round_trip() -> None:

@@ -31,7 +31,9 @@ def test_unbounded_and_invalid_durations() -> None:
 
 
 def test_times_and_etags() -> None:
-    assert wire.iso(0) == "1970-01-01T00:00:00.0000000Z"
+    assert wire.iso(0) == "1970-01-01T00:00:00Z"
+    assert wire.iso(0.25) == "1970-01-01T00:00:00.25Z"
+    assert wire.iso7(0.25) == "1970-01-01T00:00:00.2500000Z"  # error messages' Time: line
     assert wire.rfc1123(0) == "Thu, 01 Jan 1970 00:00:00 GMT"
     assert wire.parse_rfc1123("Thu, 01 Jan 1970 00:00:10 GMT") == 10
     first, second = wire.new_etag(), wire.new_etag()
@@ -106,9 +108,9 @@ def test_unknown_and_not_emulated_properties_name_loose() -> None:
     with pytest.raises(exc.InvalidPropertyValue, match=r"jobManagerTask.*--loose"):
         schema.validate({"id": "j", "poolInfo": {}, "jobManagerTask": {}}, schema.JOB_CREATE,
                         loose=False)
-    with pytest.raises(exc.InvalidPropertyValue, match="enableAutoScale"):
-        schema.validate({"id": "p", "vmSize": "x", "enableAutoScale": True}, schema.POOL_CREATE,
-                        loose=False)
+    with pytest.raises(exc.InvalidPropertyValue, match="mountConfiguration"):
+        schema.validate({"id": "p", "vmSize": "x", "mountConfiguration": []},
+                        schema.POOL_CREATE, loose=False)
     kept = schema.validate({"id": "t", "commandLine": "x", "colour": 1}, schema.TASK_CREATE,
                            loose=True)
     assert kept["colour"] == 1

@@ -60,10 +60,17 @@ def _ref_check(value: Any, spec: schema.F, *, loose: bool, name: str) -> Any:
             raise validator._invalid(name, "expected a string")
         return value
     if kind == "bool":
+        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+            value = value.strip().lower() == "true"  # Boolean.Parse, as the service reads it
         if not isinstance(value, bool):
             raise validator._invalid(name, "expected true or false")
         return value
     if kind == "int":
+        if isinstance(value, str):  # Int32.Parse, as the service reads it
+            text = value.strip()
+            digits = text[1:] if text[:1] in "+-" and text else text
+            if digits.isascii() and digits.isdigit() and -2**31 <= int(text) < 2**31:
+                value = int(text)
         if isinstance(value, bool) or not isinstance(value, int):
             raise validator._invalid(name, "expected an integer")
         if (spec.lo is not None and value < spec.lo) or (spec.hi is not None and value > spec.hi):
@@ -316,8 +323,10 @@ def test_resource_file_rules_unchanged() -> None:
 
 
 def _ref_iso(ts: float) -> str:
+    """.NET's FFFFFFF: the fraction without trailing zeros, none on a whole second."""
     d = datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc)
-    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond:06d}0Z"
+    fraction = f".{d.microsecond:06d}".rstrip("0") if d.microsecond else ""
+    return d.strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
 
 
 def test_iso_matches_strftime_including_rounding_into_the_next_second() -> None:
