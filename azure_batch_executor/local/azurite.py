@@ -4,9 +4,12 @@ Role: find the `azurite-blob` executable, start it (its blob service only: in
 memory, telemetry off, on a free port), wait until it listens, and give the
 connection string of its well-known development account. The executable is
 found in `node_modules/.bin` of the current directory, then of the repository
-this package lives in, then on PATH; `AZURITE_BLOB_URL` names one already
-running instead. `LocalStackError`, the local stack's set-up error, lives here
-because finding and starting Azurite is where most of them come from.
+this package lives in, then on PATH, then in the user's cache; when it is
+nowhere and npm is there (a `pip install`, no repository), it is installed into
+the cache once (`AZURITE_VERSION`, the version `package.json` pins).
+`AZURITE_BLOB_URL` names one already running instead. `LocalStackError`, the
+local stack's set-up error, lives here because finding and starting Azurite is
+where most of them come from.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ AZURITE_ACCOUNT_NAME = "devstoreaccount1"
 AZURITE_ACCOUNT_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
+AZURITE_VERSION = "3.37.0"  # as package.json pins it (a unit test keeps the two equal)
 _LISTENING = re.compile(r"successfully listens on (http://[0-9.]+:\d+)")
 _START_TIMEOUT_S = 60.0
 
@@ -65,18 +69,61 @@ def _find_azurite(roots: Sequence[Path] | None = None, path: str | None = None) 
     found = shutil.which("azurite-blob", path=path)
     if found:
         return found
+    cached = _cache_dir() / "node_modules" / ".bin" / "azurite-blob"
+    if cached.exists():
+        return str(cached)
     if shutil.which("node", path=path) is None:
         raise LocalStackError(
             "Node.js is not installed, and the local stack needs it for Azurite (the Azure "
-            "Storage emulator). Install Node.js 20+, then run `make` (or `npm ci`) in the "
-            "repository, or `npm install -g azurite`. Or set AZURITE_BLOB_URL to a running "
-            "Azurite blob endpoint."
+            "Storage emulator). Install Node.js 20+ (https://nodejs.org, or your system's "
+            "package manager) and run again: Azurite is then installed once, by itself. Or "
+            f"set AZURITE_BLOB_URL to a running Azurite ({_RUN_IT})."
         )
-    raise LocalStackError(
-        "Azurite (the Azure Storage emulator) was not found in node_modules/.bin or on PATH. "
-        "Run `make` (or `npm ci`) in the repository, or `npm install -g azurite`; or set "
-        "AZURITE_BLOB_URL to a running Azurite blob endpoint."
-    )
+    npm = shutil.which("npm", path=path)
+    if npm is None:
+        raise LocalStackError(
+            "Azurite (the Azure Storage emulator) was not found, and npm is not on PATH to "
+            f"install it: install npm (it comes with Node.js), or `npm install -g "
+            f"azurite@{AZURITE_VERSION}`, or set AZURITE_BLOB_URL to a running Azurite "
+            f"({_RUN_IT})."
+        )
+    return _install(npm)
+
+
+_RUN_IT = "start it with `azurite-blob --skipApiVersionCheck --inMemoryPersistence`"
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "azure-batch-executor" / f"azurite-{AZURITE_VERSION}"
+
+
+def _install(npm: str) -> str:
+    """Install Azurite into the user's cache with npm, once (a file lock keeps two
+    processes from installing it together); return its `azurite-blob`."""
+    import fcntl
+
+    target = _cache_dir()
+    target.mkdir(parents=True, exist_ok=True)
+    binary = target / "node_modules" / ".bin" / "azurite-blob"
+    with open(target / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if binary.exists():
+            return str(binary)
+        log.warning("installing Azurite %s (the Azure Storage emulator of the local stack) "
+                    "into %s with npm, once", AZURITE_VERSION, target)
+        done = subprocess.run(
+            [npm, "install", "--prefix", str(target), "--no-audit", "--no-fund",
+             "--loglevel=error", f"azurite@{AZURITE_VERSION}"],
+            capture_output=True, text=True, timeout=600)
+        if done.returncode != 0 or not binary.exists():
+            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
+            raise LocalStackError(
+                f"could not install Azurite with npm into {target} (exit code "
+                f"{done.returncode}):\n{tail}\nInstall it yourself: `npm install -g "
+                f"azurite@{AZURITE_VERSION}`, or set AZURITE_BLOB_URL to a running Azurite "
+                f"({_RUN_IT}).")
+    return str(binary)
 
 
 def _connection_string(blob_url: str) -> str:

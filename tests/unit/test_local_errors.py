@@ -1,33 +1,71 @@
 """The local stack's set-up errors name the fix."""
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 
 from azure_batch_executor.local import LocalStack, LocalStackError
-from azure_batch_executor.local.azurite import _find_azurite
+from azure_batch_executor.local.azurite import AZURITE_VERSION, _find_azurite
 
 
-def test_missing_node_names_nodejs_and_npm(tmp_path: Path) -> None:
+@pytest.fixture
+def empty_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache
+
+
+def _bindir(tmp_path: Path, **scripts: str) -> Path:
+    bindir = tmp_path / "bin"
+    bindir.mkdir(exist_ok=True)
+    for name, body in scripts.items():
+        script = bindir / name
+        script.write_text("#!/bin/sh\n" + body)
+        script.chmod(0o755)
+    return bindir
+
+
+def test_missing_node_names_nodejs_and_a_running_azurite(tmp_path: Path, empty_cache) -> None:
     with pytest.raises(LocalStackError) as info:
         _find_azurite(roots=[tmp_path], path=str(tmp_path))
     message = str(info.value)
-    assert "Node.js is not installed" in message
-    assert "npm ci" in message and "npm install -g azurite" in message
+    assert "Node.js is not installed" in message and "Install Node.js 20+" in message
+    assert "AZURITE_BLOB_URL" in message and "--skipApiVersionCheck" in message
 
 
-def test_missing_azurite_names_make_and_npm(tmp_path: Path) -> None:
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    node = bindir / "node"
-    node.write_text("#!/bin/sh\n")
-    node.chmod(0o755)
+def test_node_without_npm_names_npm(tmp_path: Path, empty_cache) -> None:
     with pytest.raises(LocalStackError) as info:
-        _find_azurite(roots=[tmp_path], path=str(bindir))
+        _find_azurite(roots=[tmp_path], path=str(_bindir(tmp_path, node="")))
     message = str(info.value)
-    assert "was not found" in message
-    assert "`make`" in message and "npm ci" in message and "AZURITE_BLOB_URL" in message
+    assert "npm is not on PATH" in message and "npm install -g azurite@" in message
+
+
+def test_a_pip_user_gets_azurite_installed_into_the_cache_once(tmp_path: Path,
+                                                              empty_cache: Path) -> None:
+    log = tmp_path / "npm-calls"
+    npm = (f'echo "$@" >> {log}\n'  # `npm install --prefix DIR ... azurite@VERSION`
+           'mkdir -p "$3/node_modules/.bin" && touch "$3/node_modules/.bin/azurite-blob"\n')
+    path = str(_bindir(tmp_path, node="", npm=npm))
+    first = _find_azurite(roots=[tmp_path], path=path)
+    again = _find_azurite(roots=[tmp_path], path=path)
+    assert first == again and first.startswith(str(empty_cache))
+    calls = log.read_text().splitlines()
+    assert len(calls) == 1 and calls[0].endswith(f"azurite@{AZURITE_VERSION}")
+
+
+def test_a_failed_install_says_how_to_install_it_by_hand(tmp_path: Path, empty_cache) -> None:
+    path = str(_bindir(tmp_path, node="", npm="echo 'npm ERR! network' >&2; exit 1\n"))
+    with pytest.raises(LocalStackError) as info:
+        _find_azurite(roots=[tmp_path], path=path)
+    message = str(info.value)
+    assert "npm ERR! network" in message and "npm install -g azurite@" in message
+
+
+def test_the_pinned_version_is_package_json_s() -> None:
+    pins = json.loads((Path(__file__).resolve().parents[2] / "package.json").read_text())
+    assert pins["dependencies"]["azurite"] == AZURITE_VERSION
 
 
 def test_node_modules_bin_is_preferred(tmp_path: Path) -> None:
