@@ -134,22 +134,29 @@ def _installed(distributions: Iterable[Any]
         if key in pins or key in _NOT_NEEDED:
             continue
         local = _local_project(dist)
-        if key == OWN_DISTRIBUTION and local is not None:
-            left_out.append(f"{name} (this package, from a source tree)")
+        if key == OWN_DISTRIBUTION:  # the worker does not need this package on the node
+            if isinstance(local, Path) and local.is_dir():
+                left_out.append(f"{name} (this package, from a source tree)")
             continue
         if _platform_only(dist):
             left_out.append(f"{name} (built for {sys.platform} only)")
             continue
-        if local is not None:
+        pins[key] = ""
+        if isinstance(local, Path) and local.is_dir():  # a local project: built here
             wheels.append(_build_wheel(name, local))
-            pins[key] = ""
-            continue
-        pins[key] = f"{name}=={dist.version}"
+        elif isinstance(local, Path):  # installed from a local wheel: that wheel, shipped
+            wheels.append((local.name, local.read_bytes()))
+        elif local is not None:  # a local file that is gone: no index has it either
+            left_out.append(f"{name} (installed from {local}, which no longer exists)")
+        else:
+            pins[key] = f"{name}=={dist.version}"
     return sorted(p for p in pins.values() if p), wheels, left_out
 
 
-def _local_project(dist: Any) -> Path | None:
-    """The source directory of a distribution installed from a local path (PEP 610)."""
+def _local_project(dist: Any) -> Path | str | None:
+    """Where a distribution installed from a local path came from (PEP 610
+    ``direct_url.json``): its source directory, or the wheel file it was installed from;
+    the path as text when it no longer exists; None when it came from an index."""
     text = dist.read_text("direct_url.json")
     if not text:
         return None
@@ -158,10 +165,12 @@ def _local_project(dist: Any) -> Path | None:
     except ValueError:
         return None
     url = info.get("url", "")
-    if not url.startswith("file:") or "archive_info" in info:
+    if not url.startswith("file:"):
         return None
     path = Path(unquote(urlsplit(url).path))
-    return path if path.is_dir() else None
+    if path.is_dir() or (path.is_file() and path.suffix == ".whl"):
+        return path
+    return str(path)
 
 
 def _platform_only(dist: Any) -> bool:

@@ -1,6 +1,7 @@
 """A pip user, with no repository and no `make`, gets a working local stack.
 
-The package is built into a wheel and installed with numpy into a fresh virtualenv;
+The package is built with `python -m build` (an sdist, checked for what it ships, and a
+wheel), and the wheel installed with numpy into a fresh virtualenv;
 the README's example then runs from an empty directory, with an empty home (no
 Azurite, no caches): Azurite is installed by itself with npm, the nodes are bare and
 prepare the venv's environment with uv, and the example prints the same sum twice.
@@ -14,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -37,8 +39,13 @@ def test_the_readme_example_runs_after_pip_install_alone(tmp_path: Path) -> None
     dist, venv, home, work = (tmp_path / n for n in ("dist", "venv", "home", "work"))
     for d in (dist, home, work):
         d.mkdir()
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(ROOT)],
-         timeout=600)
+    _run([sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(dist), str(ROOT)],
+         timeout=900)
+    sdist = next(dist.glob("azure_batch_executor-*.tar.gz"))
+    with tarfile.open(sdist) as tar:  # what a build from the sdist needs, and ships
+        names = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
+    assert {"pyproject.toml", "README.md", "azure_batch_executor/wire/worker.py",
+            "azure_batch_executor/nodeenv/prepare.py", "azure_batch_executor/py.typed"} <= names
     _run([sys.executable, "-m", "venv", str(venv)], timeout=120)
     wheel = next(dist.glob("azure_batch_executor-*.whl"))
     _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel), "numpy"],

@@ -105,3 +105,23 @@ def test_the_environment_id_follows_everything_that_makes_the_environment() -> N
     assert same is not None and base.env_id == same.env_id
     ids = {lock.env_id for lock in (base, other, python, index) if lock is not None}
     assert len(ids) == 4
+
+
+def test_a_distribution_installed_from_a_local_wheel_ships_that_wheel(tmp_path: Path) -> None:
+    wheel = tmp_path / "private_lib-2.0-py3-none-any.whl"
+    wheel.write_bytes(b"a private wheel")
+    dists = [
+        Dist("private-lib", "2.0", {"direct_url.json": json.dumps(
+            {"url": wheel.as_uri(), "archive_info": {}})}),
+        Dist("gone-lib", "1.0", {"direct_url.json": json.dumps(
+            {"url": (tmp_path / "gone.whl").as_uri(), "archive_info": {}})}),
+        Dist("azure-batch-executor", "0.1.0", {"direct_url.json": json.dumps(  # pip install
+            {"url": (tmp_path / "azure_batch_executor-0.1.0-py3-none-any.whl").as_uri(),
+             "archive_info": {}})}),
+        Dist("cloudpickle", "3.1.3"),
+    ]
+    lock = make_lock(settings(environment="auto"), dists)
+    assert lock is not None
+    assert lock.requirements == "cloudpickle==3.1.3\n"  # no index has the others
+    assert lock.wheels == ((wheel.name, b"a private wheel"),)
+    assert [name.split(" ")[0] for name in lock.left_out] == ["gone-lib"]  # said, not pinned
