@@ -16,13 +16,17 @@ import importlib.metadata as _metadata
 
 from .engine import logs as _logs
 from .engine.executor import AzureBatchExecutor
+from .engine.usage import Usage
 from .errors import (
     AzureBatchExecutorError,
     BrokenBatchExecutor,
     ConfigurationError,
+    CoreQuotaError,
     EnvironmentPreparationError,
     ForkedExecutorError,
     NestedExecutorError,
+    PoolStartError,
+    QuotaError,
     RemoteError,
     RemoteTraceback,
     TaskFailedError,
@@ -45,9 +49,12 @@ __all__ = [
     "AzureBatchExecutorError",
     "BrokenBatchExecutor",
     "ConfigurationError",
+    "CoreQuotaError",
     "EnvironmentPreparationError",
     "ForkedExecutorError",
     "NestedExecutorError",
+    "PoolStartError",
+    "QuotaError",
     "RemoteError",
     "RemoteTraceback",
     "TaskFailedError",
@@ -55,6 +62,7 @@ __all__ = [
     "TaskRejectedError",
     "TaskTerminatedError",
     "TasksFailedError",
+    "Usage",
     "VersionMismatchError",
     "register_joblib",
 ]

@@ -72,13 +72,33 @@ class Settings:
     registry_password: str | None = dataclasses.field(default=None, repr=False)
     registry_identity: str | None = None
     delete_pool_when_done: bool = False
+    # A pool the executor creates autoscales on its pending tasks (docs/cost.md): up to
+    # `max_nodes` (default: dedicated_nodes + spot_nodes), none after `idle_timeout` s
+    # without a pending task. On the process-wide local stack it keeps a fixed size unless
+    # one of the two is given (`autoscale`).
+    max_nodes: int | None = None
+    idle_timeout: float | None = None
+    # While no node of the pool can run the job's tasks: a status line every
+    # `pool_status_interval` s; after `pool_start_timeout` s the waiting futures fail.
+    pool_start_timeout: float = C.DEFAULT_POOL_START_TIMEOUT
+    pool_status_interval: float = C.DEFAULT_POOL_STATUS_INTERVAL
     container_name: str = C.DEFAULT_CONTAINER_NAME
     job_id_prefix: str = C.DEFAULT_JOB_ID_PREFIX
     python_command: str | None = None
     task_timeout: float | None = None
     max_task_retries: int = 0
     poll_interval: float = C.DEFAULT_POLL_INTERVAL
+    # The cap of the idle backoff (None: 10 s on Azure, 2 s on the local stack; engine/watch.py)
+    max_poll_interval: float | None = None
     echo_output: bool = True  # a task's stdout/stderr echoed on the client's
+    # Cleanup and usage (docs/cost.md): a normal shutdown deletes the job unless `keep_job`;
+    # a task's directory stays `task_retention` s on its node; the job's blobs stay
+    # `blob_retention` s after shutdown (0: deleted then; math.inf: never); with a
+    # `node_hour_price`, usage() estimates the cost of the node time.
+    keep_job: bool = False
+    task_retention: float = C.DEFAULT_TASK_RETENTION
+    blob_retention: float = C.DEFAULT_BLOB_RETENTION
+    node_hour_price: float | None = None
     # What the nodes run the worker with (docs/environments.md): "auto" (the client's
     # Python and installed distributions), "none" (the pool's image as it is), requirement
     # strings, or a requirements.txt / pyproject.toml / uv.lock path. None: "auto", unless
@@ -151,14 +171,16 @@ class Settings:
         "client") the worker runs with the client's interpreter and, unless asked, no
         environment is prepared; on "bare" nodes the environment is prepared as on Azure."""
         client = node_image == "client"
+        sized = self.max_nodes is not None  # the pool's size is asked: not the stack's
         return dataclasses.replace(
             self,
             batch_account_url=batch_account_url,
             batch_account_name=batch_account_name,
             batch_account_key=batch_account_key,
             storage_connection_string=storage_connection_string,
-            dedicated_nodes=nodes if self.dedicated_nodes is None else self.dedicated_nodes,
-            spot_nodes=0 if self.spot_nodes is None else self.spot_nodes,
+            dedicated_nodes=(nodes if self.dedicated_nodes is None and not sized
+                             else self.dedicated_nodes),
+            spot_nodes=0 if self.spot_nodes is None and not sized else self.spot_nodes,
             task_slots_per_node=(
                 slots_per_node if self.task_slots_per_node is None else self.task_slots_per_node
             ),
@@ -177,12 +199,51 @@ class Settings:
         return dedicated or 0, spot or 0
 
     @property
+    def autoscale(self) -> bool:
+        """Whether a pool the executor creates autoscales: always on an account (Azure, or a
+        local stack given by its URL), on the process-wide local stack only when `max_nodes`
+        or `idle_timeout` is given (its nodes cost nothing and its tests need them at once)."""
+        return not self.local or self.max_nodes is not None or self.idle_timeout is not None
+
+    @property
+    def node_caps(self) -> tuple[int, int]:
+        """(dedicated, spot): the most nodes of each kind an autoscaling pool grows to,
+        dedicated first. `dedicated_nodes` and `spot_nodes` read as maxima; `max_nodes`
+        alone means that many dedicated nodes."""
+        if self.max_nodes is not None and self.dedicated_nodes is None \
+                and self.spot_nodes is None:
+            return self.max_nodes, 0
+        return self.pool_nodes
+
+    @property
+    def most_nodes(self) -> int:
+        """The most nodes (dedicated + spot) a pool the executor creates has."""
+        if not self.autoscale:
+            return sum(self.pool_nodes)
+        total = sum(self.node_caps)
+        return total if self.max_nodes is None else min(total, self.max_nodes)
+
+    @property
+    def idle_seconds(self) -> float:
+        """`idle_timeout`, or its default."""
+        return C.DEFAULT_IDLE_TIMEOUT if self.idle_timeout is None else float(self.idle_timeout)
+
+    @property
     def slots_per_node(self) -> int:
         return self.task_slots_per_node or 1
 
     @property
     def command(self) -> str:
         return self.python_command or C.DEFAULT_PYTHON_COMMAND
+
+    @property
+    def batch_account(self) -> str:
+        """The Batch account's name: the setting, else the first label of its URL."""
+        if self.batch_account_name:
+            return self.batch_account_name
+        host = urlsplit(self.batch_account_url or "").hostname or ""
+        return host.split(".")[0] if host and not re.match(r"^[0-9.]+$", host) \
+            else "BATCH_ACCOUNT"
 
     @property
     def storage_account_name(self) -> str | None:
@@ -203,8 +264,10 @@ class Settings:
     def _validate(self, names: Mapping[str, str]) -> None:
         self._validate_accounts(lambda field: names.get(field, field))
         self._validate_pool(lambda field: names.get(field, field))
+        self._validate_scaling(lambda field: names.get(field, field))
         self._validate_environment(lambda field: names.get(field, field))
         self._validate_registry(lambda field: names.get(field, field))
+        self._validate_cleanup(lambda field: names.get(field, field))
 
     def _validate_accounts(self, n: Callable[[str], str]) -> None:
         """The accounts: whole or absent; `n` names a field as the caller's user knows it."""
@@ -297,10 +360,41 @@ class Settings:
         poll = self.poll_interval
         if not isinstance(poll, (int, float)) or not math.isfinite(poll) or poll <= 0:
             raise ConfigurationError(f"{n('poll_interval')}={poll!r}: must be seconds > 0")
+        idle = self.max_poll_interval
+        if idle is not None and (isinstance(idle, bool) or not isinstance(idle, (int, float))
+                                 or not math.isfinite(idle) or idle < poll):
+            raise ConfigurationError(
+                f"{n('max_poll_interval')}={idle!r}: must be seconds >= {n('poll_interval')}"
+                f" ({poll!r}), or None for the default")
         if not isinstance(self.echo_output, bool):
             raise ConfigurationError(
                 f"{n('echo_output')}={self.echo_output!r}: must be True or False")
 
+
+    def _validate_scaling(self, n: Callable[[str], str]) -> None:
+        """Autoscale and the wait for nodes; `n` names a field as the caller's user knows it."""
+        most = self.max_nodes
+        if most is not None:
+            if isinstance(most, bool) or not isinstance(most, int) or most < 1:
+                raise ConfigurationError(f"{n('max_nodes')}={most!r}: must be an int >= 1")
+            given = (self.dedicated_nodes, self.spot_nodes)
+            if any(v is not None for v in given) and most > sum(v or 0 for v in given):
+                raise ConfigurationError(
+                    f"{n('max_nodes')}={most} is more than {n('dedicated_nodes')}="
+                    f"{given[0] or 0} + {n('spot_nodes')}={given[1] or 0} allow: they are the "
+                    f"most of each kind; raise one of them, or leave both unset (then all "
+                    f"{most} nodes are dedicated)")
+        idle = self.idle_timeout
+        if idle is not None and (isinstance(idle, bool) or not isinstance(idle, (int, float))
+                                 or not math.isfinite(idle) or idle < C.MIN_IDLE_TIMEOUT):
+            raise ConfigurationError(
+                f"{n('idle_timeout')}={idle!r}: must be seconds >= {C.MIN_IDLE_TIMEOUT:g} "
+                "(Batch samples the pending tasks every 30 s)")
+        for name in ("pool_start_timeout", "pool_status_interval"):
+            value = getattr(self, name)
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or not math.isfinite(value) or value <= 0):
+                raise ConfigurationError(f"{n(name)}={value!r}: must be seconds > 0")
 
     @property
     def registry(self) -> dict[str, Any] | None:
@@ -312,6 +406,24 @@ class Settings:
                     "identityReference": {"resourceId": self.registry_identity}}
         return {"registryServer": self.registry_server, "username": self.registry_username,
                 "password": self.registry_password}
+
+    def _validate_cleanup(self, n: Callable[[str], str]) -> None:
+        """What is kept after the work, and the price of a node-hour."""
+        if not isinstance(self.keep_job, bool):
+            raise ConfigurationError(f"{n('keep_job')}={self.keep_job!r}: must be True or False")
+        for name in ("task_retention", "blob_retention"):
+            value = getattr(self, name)
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or math.isnan(value) or value < 0
+                    or (name == "task_retention" and not math.isfinite(value))):
+                never = " (math.inf: never deleted)" if name == "blob_retention" else ""
+                raise ConfigurationError(f"{n(name)}={value!r}: must be seconds >= 0{never}")
+        price = self.node_hour_price
+        if price is not None and (isinstance(price, bool) or not isinstance(price, (int, float))
+                                  or not math.isfinite(price) or price < 0):
+            raise ConfigurationError(
+                f"{n('node_hour_price')}={price!r}: must be the price of one node-hour, a "
+                "number >= 0 (docs/cost.md#usage says where to read it)")
 
     def _validate_registry(self, n: Callable[[str], str]) -> None:
         login = (self.registry_username, self.registry_password)
@@ -400,6 +512,21 @@ def iso_duration(seconds: float) -> str:
     if secs or frac or not (days or hours or minutes):
         time += f"{secs + frac:g}S" if frac else f"{secs}S"
     return out + ("T" + time if time else "")
+
+
+def human_duration(seconds: float) -> str:
+    """A duration as a log line says it: 45 -> '45s', 90 -> '1m30s', 600 -> '10m',
+    3720 -> '1h02m', 2.5 -> '2.5s'."""
+    if seconds < 10:
+        return f"{seconds:.1f}".rstrip("0").rstrip(".") + "s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    if not minutes:
+        return f"{secs}s"
+    return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
 
 
 def mask_secrets(text: str, settings: Settings | None = None) -> str:

@@ -28,7 +28,13 @@ SHARED_PAYLOAD_PATTERN = "shared_{}.pickle"  # a map() function (per map call) o
 SHARED_ARG_THRESHOLD = 64 * 1024
 INLINE_INPUTS_ENV = "ABX_INPUTS_B64"  # a small task spec travels here, base64
 INLINE_CONFIG_ENV = "ABX_CONFIG_B64"  # a small config.pickle, base64, in the job's environment
-WIRE_FORMAT = 1  # bumped when the pickled shapes change
+WIRE_FORMAT = 2  # bumped when the pickled shapes change (2: large arguments as URLs)
+# Where a node keeps the large arguments its tasks fetched, under $AZ_BATCH_NODE_SHARED_DIR:
+# one file per sha256, downloaded once per node and shared by its tasks.
+NODE_OBJECTS_DIR = "abx/objects"
+# Expiry markers of job prefixes: `_expires/<UTC deadline>/<job id>`, an empty blob whose
+# name says when the job's blobs may be deleted (engine/cleanup.py).
+EXPIRY_PREFIX = "_expires/"
 
 # Task specs up to this many pickled bytes travel inline in the task definition (base64 in an
 # environment setting; the worker writes inputs.pickle itself). Above it: one blob upload.
@@ -64,8 +70,29 @@ DEFAULT_JOB_ID_PREFIX = "abx"
 DEFAULT_PYTHON_COMMAND = "python3"
 DEFAULT_POLL_INTERVAL = 0.7  # seconds: the cap of the poller's backoff, the tick while results flow
 MIN_POLL_INTERVAL = 0.1  # seconds: the poller's first tick after new tasks, doubling to the cap
+# Seconds: the cap of the idle backoff (while nothing completes, ticks come further apart,
+# up to this), on Azure and on the local stack; the max_poll_interval setting overrides it.
+DEFAULT_MAX_POLL_INTERVAL = 10.0
+LOCAL_MAX_POLL_INTERVAL = 2.0
 HEALTH_CHECK_INTERVAL = 10.0  # seconds between checks that the job and pool still exist
 JOB_MAX_WALL_CLOCK_DAYS = 6  # the job's wall-clock limit ...
 SAS_EXPIRY_DAYS = 7  # ... is shorter than the SAS validity (a user delegation key: <= 7 days)
 STDERR_TAIL_BYTES = 2048  # how much of a failed task's stderr goes into TaskFailedError
 IO_THREADS = 16  # bounded pool for uploads, collection adds and downloads
+DEFAULT_TASK_RETENTION = 3600.0  # seconds a completed task's directory stays on its node
+DEFAULT_BLOB_RETENTION = 7 * 86400.0  # seconds a job's blobs stay after its executor ended
+SWEEP_LIMIT = 20  # expired job prefixes one executor deletes, at most, when it starts
+# --- pools the executor creates, and the wait for their nodes ------------------------------
+POOL_CREATOR = ("created-by", "azure-batch-executor")  # the metadata entry of its pools
+POOL_MAX_NODES_KEY = "abx-max-nodes"  # metadata: the most nodes its autoscale formula asks
+# The autoscale formula runs every 5 minutes, the service's minimum ("Create an automatic
+# formula for scaling compute nodes in a Batch pool",
+# https://learn.microsoft.com/azure/batch/batch-automatic-scaling).
+AUTOSCALE_INTERVAL = "PT5M"
+DEFAULT_IDLE_TIMEOUT = 600.0  # seconds without a pending task before the pool goes to 0
+MIN_IDLE_TIMEOUT = 60.0  # two of Batch's 30 s samples of the pending tasks
+# Seconds the futures wait for a usable node: the 5-minute autoscale interval plus Batch's
+# default resize timeout, 15 minutes (REST "Pools - Resize Pool", `resizeTimeout`), in which
+# nodes usually have been allocated and booted.
+DEFAULT_POOL_START_TIMEOUT = 1200.0
+DEFAULT_POOL_STATUS_INTERVAL = 60.0  # seconds between two status lines while waiting

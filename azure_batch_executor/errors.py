@@ -11,11 +11,14 @@ stdlib ones so existing ``except`` clauses keep working::
     │   └── TaskPicklingError           submit(): a function or argument cannot be pickled
     ├── RuntimeError
     │   ├── ForkedExecutorError         an executor used in a process forked from its owner
-    │   └── NestedExecutorError         AzureBatchExecutor() inside a task on a Batch node
+    │   ├── NestedExecutorError         AzureBatchExecutor() inside a task on a Batch node
+    │   └── QuotaError                  an account quota refused a pool, a job or nodes
     ├── concurrent.futures.BrokenExecutor
     │   └── BrokenBatchExecutor         job/pool gone, credentials revoked, initializer failed
     │       ├── VersionMismatchError    node Python/cloudpickle differ from the client's
-    │       └── EnvironmentPreparationError  the nodes could not install the environment
+    │       ├── EnvironmentPreparationError  the nodes could not install the environment
+    │       └── PoolStartError          no node of the pool could run the job's tasks
+    │           └── CoreQuotaError      ... because of a core quota (also a QuotaError)
     └── AzureBatchExecutorError
         ├── TaskFailedError             a task ended without an outcome (killed, OOM, timeout)
         ├── TasksFailedError            superbatch: some tasks of a client.run() failed
@@ -75,6 +78,90 @@ def _rebuild_with_attrs(cls: type[BaseException], message: str, attrs: dict[str,
     BaseException.__init__(err, message)
     err.__dict__.update(attrs)
     return err
+
+
+# The account quotas a Batch error code names: (what is counted, the field of
+# `az batch account show`, what else helps). Source: "Batch service quotas and limits",
+# https://learn.microsoft.com/azure/batch/batch-quota-limit (its "Increase a quota").
+QUOTAS: dict[str, tuple[str, str, str]] = {
+    "PoolQuotaReached": (
+        "pools", "poolQuota",
+        "or delete a pool you no longer use (az batch pool list --query \"[].id\"; az batch "
+        "pool delete --pool-id ID), or pass the pool_id of an existing pool"),
+    "ActiveJobAndScheduleQuotaReached": (
+        "active jobs and job schedules", "activeJobAndJobScheduleQuota",
+        "or end jobs that are still active (az batch job list --filter \"state eq 'active'\" "
+        "--query \"[].id\"; az batch job terminate --job-id ID): completed jobs do not count"),
+    "AccountCoreQuotaReached": (
+        "dedicated cores", "dedicatedCoreQuota",
+        "or use Spot nodes (spot_nodes=, a quota of their own) or a smaller vm_size"),
+    "AccountLowPriorityCoreQuotaReached": (
+        "Spot (low-priority) cores", "lowPriorityCoreQuota",
+        "or use dedicated nodes (dedicated_nodes=) or a smaller vm_size"),
+}
+QUOTA_DOCS = "https://learn.microsoft.com/azure/batch/batch-quota-limit"
+
+
+def quota_fix(code: str, account: str | None) -> str:
+    """How to see and raise the quota a Batch error code names, with the `az` command and
+    the portal page."""
+    what, field, other = QUOTAS.get(code, ("a quota", "{dedicatedCoreQuota: dedicatedCoreQuota, "
+                                           "lowPriorityCoreQuota: lowPriorityCoreQuota}", ""))
+    account = account or "BATCH_ACCOUNT"
+    return (f"see the account's quota of {what} with: az batch account show -n {account} "
+            f"-g RESOURCE_GROUP --query {field}; raise it in the Azure portal (the Batch "
+            f"account, Quotas, Request quota increase: no charge, {QUOTA_DOCS})"
+            + (f", {other}" if other else ""))
+
+
+class QuotaError(RuntimeError):
+    """A quota of the Batch account refused what the executor needs: a pool
+    (``PoolQuotaReached``), a job (``ActiveJobAndScheduleQuotaReached``) or nodes
+    (``AccountCoreQuotaReached``, ``AccountLowPriorityCoreQuotaReached``: then it is a
+    `CoreQuotaError`, raised by the waiting futures). The message names the quota and how
+    to raise it. Attributes: ``code`` (Batch's error code), ``account``."""
+
+    def __init__(self, message: str, *, code: str = "", account: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.account = account
+
+    def __reduce__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        return _rebuild_with_attrs, (type(self), self.args[0], self.__dict__)
+
+
+class PoolStartError(BrokenBatchExecutor):
+    """No node of the pool could run the job's tasks: Batch reported a final cause (a core
+    quota too small for one node, every node's start task failed), or `pool_start_timeout`
+    passed without a usable node. The message names the cause as Batch reports it (resize
+    error code and message, start task failure with its stderr tail, unusable nodes) and
+    the fix. Attributes: ``pool_id``, ``job_id``, ``code`` (Batch's code of the cause: a
+    resize error's code, ``StartTaskFailed``, ``unusable``, an autoscale run's error code;
+    "" when none), ``elapsed`` (seconds waited), ``nodes`` (node counts by state),
+    ``stderr_tail``."""
+
+    def __init__(self, message: str, *, pool_id: str = "", job_id: str = "", code: str = "",
+                 elapsed: float = 0.0, nodes: dict[str, int] | None = None,
+                 stderr_tail: str = "") -> None:
+        super().__init__(message)
+        self.pool_id = pool_id
+        self.job_id = job_id
+        self.code = code
+        self.elapsed = elapsed
+        self.nodes = dict(nodes or {})
+        self.stderr_tail = stderr_tail
+
+    def __reduce__(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        return _rebuild_with_attrs, (type(self), self.args[0], self.__dict__)
+
+
+class CoreQuotaError(PoolStartError, QuotaError):
+    """A `PoolStartError` whose cause is a core quota (``AccountCoreQuotaReached``,
+    ``AccountLowPriorityCoreQuotaReached``): also a `QuotaError`."""
+
+    def __init__(self, message: str, *, account: str = "", **kw: Any) -> None:
+        PoolStartError.__init__(self, message, **kw)
+        self.account = account
 
 
 class ForkedExecutorError(RuntimeError):

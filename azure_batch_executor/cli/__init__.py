@@ -5,10 +5,20 @@
     azure-batch-executor local [--nodes N] [--slots N] [--loose]   (emulator + Azurite)
     azure-batch-executor env --resource-group NAME                 (settings from `az`)
     azure-batch-executor dockerfile [...]                          (a worker image)
+    azure-batch-executor jobs [--all] [--pool-id POOL]             (this package's jobs)
+    azure-batch-executor status JOB                                (a job, its pool)
+    azure-batch-executor logs JOB [TASK] [--stderr] [--follow]     (what tasks printed)
+    azure-batch-executor cleanup [--older-than DURATION] [--dry-run] [--environments]
+    azure-batch-executor pools [--mine]                            (pools and nodes)
     azure-batch-executor --version
 
+The account commands (`jobs`, `status`, `logs`, `cleanup`, `pools`) take the account
+options and `--output table|json`, resolved as the executor resolves its settings, or
+use a running local stack (`accounts`).
+
 Role: assemble the parser and dispatch; nothing else. Each subcommand is a
-module of this package (`local`, `emulator`, `env`, `dockerfile`) with
+module of this package (`local`, `emulator`, `env`, `dockerfile`, `jobs`, `status`,
+`logs`, `cleanup`, `pools`) with
 `add_parser(subparsers)`, which registers it and sets `handler`, and
 `run(args)`, which returns the exit code; `COMMANDS` lists them, so adding a
 tool is one module and one entry. A `CommandError` a command raises is printed
@@ -26,7 +36,7 @@ from types import ModuleType
 from typing import NoReturn
 
 from .. import __version__
-from . import dockerfile, emulator, env, local
+from . import cleanup, dockerfile, emulator, env, jobs, local, logs, pools, status
 from .serving import EXIT_USAGE, CommandError
 
 PROG = "azure-batch-executor"
@@ -36,6 +46,11 @@ COMMANDS: dict[str, ModuleType] = {
     "local": local,
     "env": env,
     "dockerfile": dockerfile,
+    "jobs": jobs,
+    "status": status,
+    "logs": logs,
+    "cleanup": cleanup,
+    "pools": pools,
 }
 
 
@@ -50,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Tools of azure-batch-executor, a concurrent.futures Executor on Azure "
-                    "Batch: a local stand-in for Azure, account settings, worker images.")
+                    "Batch: a local stand-in for Azure, account settings, worker images, "
+                    "and the jobs, logs and pools it made in an account.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True

@@ -1,10 +1,12 @@
 """What a Batch or Blob error means: the one place where replies are classified.
 
 Role: every decision taken on a service error goes through here: its code
-(`error_code`), whether it is worth retrying (`is_transient`), whether the job,
-pool or credentials are gone for good (`is_gone`, `refused_credentials`), and
-whether a job is already over (`ENDED_CODES`). The SDK's exception types that
-the layers above need to catch are re-exported under the names of what they mean
+(`error_code`), whether it is worth retrying (`is_transient`; `never_reached` for a
+request that found no service at all), whether the job, pool or credentials are gone
+for good (`is_gone`, `refused_credentials`), and whether a job is already over
+(`ENDED_CODES`). The two never overlap: a transient error, however long it lasts, never
+means gone; only `is_gone` may break an executor. The SDK's exception types that the
+layers above need to catch are re-exported under the names of what they mean
 (`ServiceError`, `AlreadyExists`, `NotFound`), so that nothing above the Azure
 side imports ``azure.*``.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
+    IncompleteReadError,
     ResourceExistsError,
     ResourceNotFoundError,
     ServiceRequestError,
@@ -59,12 +62,21 @@ def is_gone(exc: BaseException) -> bool:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True for a failure worth another try: no connection, or a throttled or busy reply."""
-    if isinstance(exc, (ServiceRequestError, ServiceResponseError, ConnectionError)):
+    """True for a failure worth another try: no connection, a timeout, a body cut short,
+    or a throttled or busy reply."""
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError, ConnectionError,
+                        IncompleteReadError)):
         return True
     if isinstance(exc, HttpResponseError):
         return exc.status_code in TRANSIENT_STATUS
     return False
+
+
+def never_reached(exc: BaseException) -> bool:
+    """True when a request found no service at all (no connection, no name resolution):
+    unlike a throttled reply or a timeout, it may be a wrong address, so its retries get
+    a shorter budget (`retry.RetryPolicy.connect_budget`)."""
+    return isinstance(exc, (ServiceRequestError, ConnectionError))
 
 
 def is_service_error(exc: BaseException) -> bool:

@@ -1,8 +1,9 @@
 """The ports: what the engine and the SuperBatch client need of Batch and of Blob storage.
 
 Role: two `typing.Protocol`s, `BatchPort` (pool, job, task collections, task counts and
-completions) and `BlobPort` (the job's blobs and their SAS URLs), with the value types
-they exchange (`AddResult`, `CompletedTask`). `batch.BatchService` and
+completions, the pool's nodes) and `BlobPort` (the job's blobs and their SAS URLs), with
+the value types they exchange (`AddResult`, `CompletedTask`, `EnsuredPool`, `PoolStatus`,
+...). `batch.BatchService` and
 `storage.BlobStore` implement them against Azure (or the local stack); tests pass fakes
 of them through the constructors (`AzureBatchExecutor.connect`, `superbatch.client.connect`),
 and a test checks that fakes and real classes both satisfy these protocols.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from ..config import Settings
@@ -41,6 +42,12 @@ class CompletedTask:
     exit_code: int | None
     failure_code: str | None
     failure_message: str | None
+    # its last attempt's execution info and node, for the usage record (engine/usage.py)
+    start_time: dt.datetime | None = None
+    end_time: dt.datetime | None = None
+    retry_count: int = 0  # Batch retries after a non-zero exit
+    requeue_count: int = 0  # put back in the queue by Batch (a node removed or preempted)
+    node_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,12 +61,71 @@ class PreparationFailure:
     stderr_tail: str
 
 
+@dataclass(frozen=True)
+class EnsuredPool:
+    """What `BatchPort.ensure_pool` found or made: the pool's task-slot capacity (its
+    most nodes x slots) and whether this call created it."""
+
+    capacity: int
+    created: bool
+
+
+@dataclass(frozen=True)
+class ResizeError:
+    """One entry of a pool's ``resizeErrors``, as Batch reports it."""
+
+    code: str
+    message: str
+    values: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PoolStatus:
+    """A pool's nodes as Batch reports them (`BatchPort.pool_status`). `nodes`: node counts
+    by state (the REST states, lowercase: ``idle``, ``starting``, ``starttaskfailed``, ...),
+    dedicated and Spot together. The pool's own fields are read only by a full status."""
+
+    pool_id: str
+    nodes: Mapping[str, int]
+    full: bool = False
+    allocation_state: str = ""
+    target_dedicated: int = 0
+    target_spot: int = 0
+    autoscale: bool = False
+    autoscale_error: str = ""  # the last autoscale run's error, "code: message"
+    resize_errors: tuple[ResizeError, ...] = ()
+    vm_size: str = ""
+
+    @property
+    def usable(self) -> int:
+        """Nodes that can run tasks (idle or running)."""
+        return self.nodes.get("idle", 0) + self.nodes.get("running", 0)
+
+    @property
+    def total(self) -> int:
+        return sum(self.nodes.values())
+
+
+@dataclass(frozen=True)
+class StartTaskFailure:
+    """A node whose start task failed (the pool's, not the job's), as Batch reports it."""
+
+    node_id: str
+    exit_code: int | None
+    failure_code: str | None
+    failure_message: str | None
+    stderr_tail: str
+
+
 @runtime_checkable
 class BatchPort(Protocol):
     """A Batch account as the engine uses it: one pool (from the settings), jobs, tasks."""
 
     def pool_exists(self, pool_id: str | None = None) -> bool: ...
-    def ensure_pool(self, registries: Sequence[Mapping[str, Any]] = ()) -> int: ...
+    def ensure_pool(self, registries: Sequence[Mapping[str, Any]] = ()) -> EnsuredPool: ...
+    def pool_status(self, full: bool = True) -> PoolStatus | None: ...
+    def start_task_failure(self) -> StartTaskFailure | None: ...
+    def nodes_elsewhere(self, dedicated: bool) -> int: ...
     def create_job(self, job_id: str, environment: Mapping[str, str] | None = None,
                    preparation: Mapping[str, Any] | None = None) -> None: ...
     def terminate_job(self, job_id: str, reason: str = "UserTerminate") -> None: ...

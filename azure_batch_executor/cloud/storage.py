@@ -6,7 +6,10 @@ stderr tails, deletes a job's blobs by prefix, and signs
 container-scoped SAS tokens with least permissions: read for resource files,
 create+write for output files, valid longer than the job's wall-clock limit.
 Account-key SAS when a key or connection string is given, user delegation SAS
-with Entra ID. Every request goes through `_retry.RetryPolicy` and is counted.
+with Entra ID. Every request goes through `retry.RetryPolicy` and is counted: Blob's
+throttling and busy replies (503 `ServerBusy`, 500 `OperationTimedOut`), timeouts and a
+body cut short are waited out for up to 15 minutes, honouring `Retry-After`; the
+storage SDK's own retries are off, so a download is never retried twice over.
 """
 
 from __future__ import annotations

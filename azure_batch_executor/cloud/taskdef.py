@@ -35,8 +35,8 @@ class TaskFactory:
     `common_resources` are (url, filePath) pairs every task downloads (the executor's
     worker and config); `output_container_url` is the container URL with its create/write
     SAS. Every task runs ``<python_command> abx_worker.py`` unless `body` is given its own
-    command line, with the settings' retry count and task timeout, in the settings'
-    ``container_image`` (pulled with `registry`'s credentials when given).
+    command line, with the settings' retry count, task timeout and task retention time, in
+    the settings' ``container_image`` (pulled with `registry`'s credentials when given).
     """
 
     def __init__(self, settings: Settings, common_resources: Sequence[tuple[str, str]],
@@ -47,6 +47,9 @@ class TaskFactory:
         constraints: dict[str, Any] = {"maxTaskRetryCount": settings.max_task_retries}
         if settings.task_timeout is not None:
             constraints["maxWallClockTime"] = iso_duration(settings.task_timeout)
+        # the task's directory on its node is deleted this long after it completes (Batch
+        # keeps it 7 days by default): the outputs and logs are blobs by then
+        constraints["retentionTime"] = iso_duration(settings.task_retention)
         tail = ',"constraints":' + json.dumps(constraints, separators=(",", ":"))
         if settings.container_image:
             container: dict[str, Any] = {"imageName": settings.container_image}

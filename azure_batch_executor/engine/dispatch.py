@@ -11,8 +11,10 @@ of its own) and moves work items through the manager's `lifecycle.WorkTable`. A 
                             table, at most MAX_DISPATCH per tick; cancelled futures are
                             dropped
     upload their inputs     map payloads and large arguments once, task specs > 6 KB as
-                            blobs, in parallel
-                            in the manager's bounded I/O pool
+                            blobs, in parallel in the manager's bounded I/O pool (the
+                            bytes are counted in the usage record); a large argument is
+                            no resource file: its URL is in the spec and each node
+                            downloads it once (`wire.worker`)
     add their tasks         `taskdef` builds each definition; every collection
                             (<= 100 tasks, < 1 MiB) goes out in parallel as soon as it
                             is full, and its reply is harvested on a later tick
@@ -37,6 +39,7 @@ from ..config import first_line, mask_secrets
 from ..errors import TaskRejectedError
 from .lifecycle import WorkItem, WorkTable, drop_if_cancelled, fail
 from .state import JobContext
+from .usage import UsageMeter
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +51,12 @@ Group = list[tuple[WorkItem, str]]  # work items and their task definitions (JSO
 class Dispatcher:
     """Turns pending work items into Batch tasks, moving them through `table`."""
 
-    def __init__(self, ctx: JobContext, io: ThreadPoolExecutor, table: WorkTable) -> None:
+    def __init__(self, ctx: JobContext, io: ThreadPoolExecutor, table: WorkTable,
+                 usage: UsageMeter | None = None) -> None:
         self.ctx = ctx
         self.io = io
         self.table = table  # the manager's: the items taken from the queue
+        self.usage = usage if usage is not None else UsageMeter(ctx.services.stats)
         self.adds: dict[Future[Any], list[WorkItem]] = {}  # collection adds under way
         self.dispatch_after = 0.0  # after server errors on adds, dispatch again from then on
         lay, store = ctx.services.layout, ctx.services.store
@@ -154,9 +159,10 @@ class Dispatcher:
         failed: set[int] = set()
         futures = [(self.io.submit(ctx.services.store.upload, name, data), users)
                    for name, data, users in jobs]
-        for fut, users in futures:
+        for (fut, users), (_, data, _) in zip(futures, jobs, strict=True):
             exc = fut.exception()
             if exc is None:
+                self.usage.uploaded(len(data))
                 continue
             if is_gone(exc):
                 raise exc
@@ -176,8 +182,8 @@ class Dispatcher:
         return [i for i in items if id(i) not in failed]
 
     def task_definition(self, item: WorkItem) -> str:
-        if (item.shared_id is None and not item.objects
-                and len(item.spec) <= C.INLINE_THRESHOLD):  # the common case: one join
+        if item.shared_id is None and len(item.spec) <= C.INLINE_THRESHOLD:
+            # the common case, large arguments too (their URLs are in the spec): one join
             index = str(item.index)
             parts = self.plain
             return "".join((parts[0], item.task_id, parts[1], index, parts[2], index, parts[3],
@@ -193,8 +199,6 @@ class Dispatcher:
         if item.shared_id is not None:
             resources.append((store.read_url(lay.shared_blob(item.shared_id)),
                               lay.shared_file(item.shared_id)))
-        for digest in item.objects:
-            resources.append((store.read_url(lay.shared_blob(digest)), lay.shared_file(digest)))
         outputs = [(C.WORKER_OUTPUTS_FILE, lay.outputs_blob(item.index)),
                    *lay.log_files(item.index)]
         return self.factory.body(item.task_id, resources, outputs, inline)

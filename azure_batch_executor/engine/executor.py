@@ -27,10 +27,12 @@ Data flow (one executor = one Batch job, one blob prefix ``<job_id>/``)::
 Threads: the caller's thread pickles and enqueues under `JobContext.lock` and
 sets the wakeup Event; it never waits on the network (construction does: it
 checks the credentials, uploads the worker (creating the container if absent), creates
-the pool if absent, and the job).
+the pool if absent (an autoscaling one on an account), and the job; if it fails, it
+deletes what it created: `_Made`).
 The manager thread (`manager.Manager`) owns everything after that, holding only a
 weakref to the executor. `shutdown()` (or leaving ``with``) waits for the futures, then
-the manager terminates the job and, if `delete_pool_when_done`, deletes the pool.
+the manager ends the job and, if `delete_pool_when_done`, deletes the pool if this
+executor created it.
 `terminate()` does not wait for the tasks: the manager terminates the job at once
 and fails the futures in flight with `TaskTerminatedError`; an interrupt leaving ``with``
 or ``map()``'s iterator does the same (docs/dev/interrupts.md).
@@ -40,6 +42,7 @@ from __future__ import annotations
 
 import base64
 import collections
+import contextlib
 import dataclasses
 import itertools
 import logging
@@ -53,9 +56,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from .. import constants as C
-from ..cloud.ports import Connect
+from ..cloud.ports import BatchPort, BlobPort, Connect
 from ..cloud.retry import RequestStats, RetryPolicy
-from ..config import Settings, nested_task
+from ..config import Settings, first_line, nested_task
 from ..errors import (
     BrokenBatchExecutor,
     ForkedExecutorError,
@@ -84,6 +87,7 @@ from .lifecycle import WorkItem, cancel
 from .output import TaskOutput
 from .output import decode as decode_output
 from .state import JobContext, Services
+from .usage import Usage
 
 log = logging.getLogger(__name__)
 
@@ -132,32 +136,41 @@ class AzureBatchExecutor(Executor):
         config_blob = encode_config(initializer, initargs)
         stats = RequestStats()
         store, batch = type(self).connect(resolved, stats, RetryPolicy())
-        store.sign()
         layout = JobLayout(new_job_id(resolved.job_id_prefix))
-        store.upload_creating_container(layout.worker_blob(), _worker_source())
-        preparation = None
-        if lock is not None:
-            upload_environment(lock, store, layout)
-            preparation = preparation_task(lock, store, layout, local=resolved.local)
-        registry = resolved.registry
-        capacity = batch.ensure_pool(registries=[registry] if registry else [])
-        config_inline = len(config_blob) <= C.INLINE_THRESHOLD
-        if config_inline:  # in the job's environment: no upload, no download per task
-            batch.create_job(layout.job_id, {
-                C.INLINE_CONFIG_ENV: base64.b64encode(config_blob).decode("ascii")},
-                preparation=preparation)
-        else:
-            store.upload(layout.config_blob(), config_blob)
-            batch.create_job(layout.job_id, preparation=preparation)
-        self._max_workers = max_workers or capacity
-        services = Services(settings=resolved, layout=layout, store=store, batch=batch,
-                            stats=stats, config_inline=config_inline,
-                            env_id=lock.env_id if lock is not None else None)
-        self._ctx = JobContext(services, self._max_workers)
-        self._on_cancel = self._ctx.on_cancel  # one bound method for every future
-        self._payload_ids = itertools.count()
-        self._manager = manager.Manager(self, self._ctx)
-        self._manager.start()
+        made = _Made(store, batch, layout, resolved)  # undone if construction fails
+        try:
+            store.sign()
+            store.upload_creating_container(layout.worker_blob(), _worker_source())
+            made.blobs = True
+            preparation = None
+            if lock is not None:
+                upload_environment(lock, store, layout)
+                preparation = preparation_task(lock, store, layout, local=resolved.local)
+            registry = resolved.registry
+            pool = batch.ensure_pool(registries=[registry] if registry else [])
+            made.pool = pool.created
+            config_inline = len(config_blob) <= C.INLINE_THRESHOLD
+            if config_inline:  # in the job's environment: no upload, no download per task
+                batch.create_job(layout.job_id, {
+                    C.INLINE_CONFIG_ENV: base64.b64encode(config_blob).decode("ascii")},
+                    preparation=preparation)
+            else:
+                store.upload(layout.config_blob(), config_blob)
+                batch.create_job(layout.job_id, preparation=preparation)
+            made.job = True
+            self._max_workers = max_workers or pool.capacity
+            services = Services(settings=resolved, layout=layout, store=store, batch=batch,
+                                stats=stats, config_inline=config_inline,
+                                env_id=lock.env_id if lock is not None else None,
+                                pool_created=pool.created)
+            self._ctx = JobContext(services, self._max_workers)
+            self._on_cancel = self._ctx.on_cancel  # one bound method for every future
+            self._payload_ids = itertools.count()
+            self._manager = manager.Manager(self, self._ctx)
+            self._manager.start()  # from here on the manager thread owns the job and pool
+        except BaseException:
+            made.undo()
+            raise
         _logs.announce(log, _logs.where_it_runs(
             local=resolved.local, account_url=resolved.batch_account_url,
             account_name=resolved.batch_account_name, pool_id=resolved.pool_id,
@@ -172,7 +185,7 @@ class AzureBatchExecutor(Executor):
         """
         self._check_open()
         ship_user_modules()
-        divert = Divert(self._ctx.services.layout.shared_file)
+        divert = Divert(self._ctx.services.object_url)
         try:
             spec = encode_call(fn, args, kwargs, divert)
         except TaskPicklingError as exc:
@@ -317,6 +330,13 @@ class AzureBatchExecutor(Executor):
         counts["ticks"] = self._manager.watcher.ticks
         return counts
 
+    def usage(self) -> Usage:
+        """What this executor used so far: tasks, Batch retries and requeues, task and node
+        time (from the tasks' execution info), task data moved, requests by kind, and an
+        estimated cost with the `node_hour_price` setting (docs/cost.md#usage). Logged in
+        one INFO line when the executor ends."""
+        return self._manager.usage.snapshot()
+
     def __repr__(self) -> str:
         state = "shut down" if self._shutdown else "running"
         return (f"AzureBatchExecutor(job_id={self.job_id!r}, pool_id={self.pool_id!r}, "
@@ -354,6 +374,39 @@ class AzureBatchExecutor(Executor):
         return future
 
 
+class _Made:
+    """What the constructor created so far (the job's blobs, the pool, the job), undone when
+    it fails (an error, an interrupt): an executor that never started leaves nothing
+    behind. Each step is best effort and logged; a pool that existed before is kept."""
+
+    def __init__(self, store: BlobPort, batch: BatchPort, layout: JobLayout,
+                 settings: Settings) -> None:
+        self.store, self.batch, self.layout, self.settings = store, batch, layout, settings
+        self.blobs = self.pool = self.job = False
+
+    def undo(self) -> None:
+        steps: list[tuple[str, Callable[[], object]]] = []
+        if self.job:
+            steps.append((f"delete job {self.layout.job_id}",
+                          lambda: self.batch.delete_job(self.layout.job_id)))
+        if self.pool:
+            steps.append((f"delete pool {self.settings.pool_id}, created for this executor",
+                          self.batch.delete_pool))
+        if self.blobs:
+            steps.append((f"delete the blobs {self.layout.prefix}",
+                          lambda: self.store.delete_prefix(self.layout.prefix)))
+        for what, step in steps:
+            try:
+                step()
+                log.info("the executor could not start: %s", what)
+            except Exception as exc:  # noqa: BLE001 - the construction error is the one raised
+                log.warning("the executor could not start, and could not %s: %s", what,
+                            first_line(exc))
+        for closer in (self.batch.close, self.store.close):
+            with contextlib.suppress(Exception):  # closing is best effort
+                closer()
+
+
 def _failed(exc: BaseException) -> Future[Any]:
     future: Future[Any] = Future()
     future.set_exception(exc)
@@ -382,7 +435,7 @@ class _ChunkSubmitter:
         executor = self.executor_ref()
         if executor is None:
             raise RuntimeError("cannot schedule new futures after the executor was collected")
-        divert = Divert(executor._ctx.services.layout.shared_file)
+        divert = Divert(executor._ctx.services.object_url)
         try:
             spec = encode_chunk(self.shared_file, chunk, divert)
         except TaskPicklingError as exc:

@@ -21,8 +21,11 @@ listing every `poll_interval` (the count is skipped), otherwise one count. If
 the job or pool disappears or credentials are revoked, `terminate_broken` fails
 every pending future with `BrokenBatchExecutor` (cause chained). When the executor
 is shut down (or garbage collected) and nothing is left in flight, the thread
-terminates the job (and deletes the pool if asked) and exits. After `terminate()` it
-does not wait for the tasks: `terminate_all` ends the job and resolves every future.
+deletes the job (terminates it with ``keep_job``), deletes the pool if asked, deletes
+or marks for expiry the job's blobs (`cleanup.BlobCleanup`, whose marker and sweep
+start with the first dispatch), logs the usage record (`usage.UsageMeter`, fed by
+collect and dispatch) and exits. After `terminate()` it does not wait for the tasks:
+`terminate_all` terminates the job in one request and resolves every future.
 """
 
 from __future__ import annotations
@@ -42,10 +45,13 @@ from ..config import first_line, mask_secrets
 from ..errors import BrokenBatchExecutor, TaskFailedError, TaskTerminatedError
 from ..nodeenv.jobprep import preparation_error
 from ..wire.outcome import decode_outcome
+from .cleanup import BlobCleanup
 from .dispatch import Dispatcher
 from .lifecycle import WorkItem, WorkTable, broken, end, fail, settle
 from .output import echo
+from .pools import PoolWatcher
 from .state import JobContext
+from .usage import UsageMeter
 from .watch import Watcher
 
 log = logging.getLogger(__name__)
@@ -80,10 +86,18 @@ class Manager(threading.Thread):
         self.ctx = ctx
         self.executor_ref = weakref.ref(executor, lambda _: ctx.wakeup.set())
         self.table = WorkTable()  # the items taken from the queue: ADDING or IN_FLIGHT
-        self.watcher = Watcher(ctx.services.batch, ctx.services.layout.job_id,
-                               ctx.services.settings.poll_interval)
+        self.watcher = Watcher.for_settings(ctx.services.batch, ctx.services.layout.job_id,
+                                            ctx.services.settings)
+        self.pools = PoolWatcher(ctx.services.batch, ctx.services.settings,
+                                 ctx.services.layout.job_id, attempt=self.watcher.attempt)
         self.io = ThreadPoolExecutor(C.IO_THREADS, thread_name_prefix="abx-io")
-        self.dispatcher = Dispatcher(ctx, self.io, self.table)
+        settings = ctx.services.settings
+        self.usage = UsageMeter(ctx.services.stats, ctx.services.layout.job_id,
+                                settings.node_hour_price)
+        self.dispatcher = Dispatcher(ctx, self.io, self.table, self.usage)
+        self.cleanup = BlobCleanup(ctx.services.store, ctx.services.layout,
+                                   settings.blob_retention)
+        self.cleanup_started: Future[None] | None = None
         _contexts.add(ctx)
 
     # ------------------------------------------------------------------ the loop
@@ -113,6 +127,7 @@ class Manager(threading.Thread):
         waits = [self.dispatcher.due_in()]
         if self.table.in_flight():
             waits.append(self.watcher.due_in())
+            waits.append(self.pools.due_in())  # a wait for nodes is looked at on time
         if ctx.queue.cancelled:
             waits.append(0.0)
         timeout = min((w for w in waits if w is not None), default=None)
@@ -130,6 +145,8 @@ class Manager(threading.Thread):
         idle = not self.table
         if dispatcher.send_pending() and idle:  # the first tasks: poll soon, then back off
             self.watcher.restart()
+            if self.cleanup_started is None:  # mark the job's blobs for expiry, sweep
+                self.cleanup_started = self.io.submit(self.cleanup.started)  # expired ones
 
     # ------------------------------------------------------------------ poll and collect
     def collect_completed(self) -> None:
@@ -145,6 +162,8 @@ class Manager(threading.Thread):
             if not table.in_flight():
                 self.watcher.drained()
         fatal: BaseException | None = None
+        for task, _ in mine:
+            self.usage.task_completed(task)
         for (task, item), fut in [(pair, self.io.submit(self.fetch_outcome, *pair))
                                   for pair in mine]:
             fatal = self.resolve(item, task, fut) or fatal
@@ -155,6 +174,7 @@ class Manager(threading.Thread):
         """The decoded outcome of a completed task, or a TaskFailedError when it left none."""
         data = self.ctx.services.store.download(self.ctx.services.layout.outputs_blob(item.index))
         if data is not None:
+            self.usage.downloaded(len(data))
             return decode_outcome(data)
         return self.task_failed(task, item)
 
@@ -186,6 +206,7 @@ class Manager(threading.Thread):
         if isinstance(outcome, TaskFailedError):
             fail(item, outcome)
             return None
+        self.usage.worker_report(outcome.node)
         if outcome.output and self.ctx.services.settings.echo_output:
             echo(item.task_id, outcome.output)
         return settle(item, outcome, self.mark_broken)
@@ -196,33 +217,48 @@ class Manager(threading.Thread):
 
     def check_health(self) -> None:
         """While tasks are in flight and nothing completes: the job and pool still there,
-        and (with an environment to prepare) no node that failed to prepare it."""
+        and (with an environment to prepare) no node that failed to prepare it; and never
+        a silent wait for nodes (`pools.PoolWatcher`: status lines, its errors)."""
+        if self.table.in_flight():
+            self.pools.check(self.table.in_flight())
         if self.table.in_flight() and self.watcher.check_health():
             env_id = self.ctx.services.env_id
             if env_id is not None:
-                failures = self.ctx.services.batch.preparation_failures(
-                    self.ctx.services.layout.job_id)
+                failures = self.watcher.attempt(  # a passing failure: None, checked later
+                    self.ctx.services.batch.preparation_failures, self.ctx.services.layout.job_id)
                 if failures:  # the same lock fails alike on every node: fail it all now
                     raise preparation_error(env_id, failures[0])
 
     # ------------------------------------------------------------------ endings
     def finish_job(self) -> None:
+        """Every result is collected: end the job (`end_job`), delete the pool if asked, let
+        the blobs expire (`cleanup`), log the usage."""
         ctx = self.ctx
         try:
-            ctx.services.batch.terminate_job(ctx.services.layout.job_id, "AllWorkDone")
-            if ctx.services.settings.delete_pool_when_done:
-                ctx.services.batch.delete_pool()
-                log.info("deleting pool %s (delete_pool_when_done=True)",
-                         ctx.services.settings.pool_id)
+            self.end_job("AllWorkDone")
+            self.delete_pool_if_asked()
         except Exception as exc:  # noqa: BLE001 - every future is resolved: only log it
             log.warning("could not end job %s: %s", ctx.services.layout.job_id, first_line(exc))
+        self.clean_up_blobs()
+        self.report_usage()
         self.close_clients()
 
+    def end_job(self, reason: str) -> None:
+        """One request: delete the job (its tasks' records and directories on the nodes go
+        with it), or, with ``keep_job``, terminate it (kept for a reattach)."""
+        ctx, job_id = self.ctx, self.ctx.services.layout.job_id
+        if ctx.services.settings.keep_job:
+            ctx.services.batch.terminate_job(job_id, reason)
+            log.debug("terminated job %s (keep_job=True)", job_id)
+        else:
+            ctx.services.batch.delete_job(job_id)
+            log.debug("deleted job %s", job_id)
+
     def terminate_all(self) -> None:
-        """terminate(): wait for the adds under way, terminate their tasks and those in flight
-        (running ones are killed, queued ones never start), terminate the job, then resolve
-        every future: cancelled when Batch never had its task, else failed with
-        TaskTerminatedError."""
+        """terminate(): wait for the adds under way, terminate the job (one request, however
+        many tasks: Batch kills its running tasks and never schedules its active ones), then
+        resolve every future: cancelled when Batch never had its task, else failed with
+        TaskTerminatedError. The job is kept, terminated, for inspection."""
         ctx, job_id = self.ctx, self.ctx.services.layout.job_id
         with ctx.lock:
             queued = list(ctx.queue.pending)
@@ -236,13 +272,8 @@ class Manager(threading.Thread):
                         len(queued) + ctx.flags.cancelled_by_shutdown)
         else:
             log.info("terminating job %s (%d task(s) in flight)", job_id, len(items))
-        ends = [self.io.submit(ctx.services.batch.terminate_task, job_id, item.task_id)
-                for item in items]  # queued tasks too: a job's end kills only running ones
-        for error in [request.exception() for request in ends]:
-            if error is not None and error_code(error) not in ENDED_CODES:
-                log.warning("could not terminate a task of job %s: %s", job_id,
-                            first_line(error))
-        try:
+        try:  # "Job - Terminate" (REST): running tasks are terminated, and active ones "will
+            # remain in the active state ... [and] will not be scheduled": no request per task
             ctx.services.batch.terminate_job(job_id, "ExecutorTerminated")
         except Exception as exc:  # noqa: BLE001 - best effort: logged unless already over
             if error_code(exc) not in ENDED_CODES:
@@ -252,11 +283,37 @@ class Manager(threading.Thread):
                 f"task {item.task_id} of job {job_id} was terminated by terminate()"))
         if ctx.services.settings.delete_pool_when_done:
             try:
-                ctx.services.batch.delete_pool()
+                self.delete_pool_if_asked()
             except Exception as exc:  # noqa: BLE001 - best effort: logged
                 log.warning("could not delete pool %s: %s", ctx.services.settings.pool_id,
                             first_line(exc))
+        self.clean_up_blobs()
+        self.report_usage()
         self.close_clients()
+
+    def clean_up_blobs(self) -> None:
+        """The job's blobs: deleted now or marked to expire (`cleanup.BlobCleanup`), once the
+        marker and sweep of the first dispatch are done."""
+        if self.cleanup_started is not None:
+            wait([self.cleanup_started])
+        self.cleanup.finished()
+
+    def report_usage(self) -> None:
+        """The usage record in one INFO line (`usage.Usage`)."""
+        log.info("%s", self.usage.snapshot())
+
+    def delete_pool_if_asked(self) -> None:
+        """`delete_pool_when_done`: delete the pool if this executor created it; a pool it
+        found is used by others, and kept."""
+        services = self.ctx.services
+        if not services.settings.delete_pool_when_done:
+            return
+        if not services.pool_created:
+            log.info("pool %s kept: this executor did not create it (delete_pool_when_done "
+                     "deletes only a pool the executor created)", services.settings.pool_id)
+            return
+        services.batch.delete_pool()
+        log.info("deleting pool %s (delete_pool_when_done=True)", services.settings.pool_id)
 
     def close_clients(self) -> None:
         for closer in (self.ctx.services.batch.close, self.ctx.services.store.close):
@@ -280,6 +337,10 @@ class Manager(threading.Thread):
             fail(item, error)
         with contextlib.suppress(Exception):  # best effort: the job may well be gone
             ctx.services.batch.terminate_job(ctx.services.layout.job_id, "ExecutorBroken")
+        with contextlib.suppress(Exception):  # best effort, as on a normal end
+            self.delete_pool_if_asked()
+        with contextlib.suppress(Exception):  # its blobs expire by the first marker
+            self.report_usage()
         self.close_clients()
 
 

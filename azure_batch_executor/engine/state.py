@@ -41,6 +41,11 @@ class Services:
     stats: RequestStats
     config_inline: bool = False  # config.pickle travels in the job's environment, not a blob
     env_id: str | None = None  # the environment a job preparation task makes on each node
+    pool_created: bool = False  # this executor created its pool (delete_pool_when_done)
+
+    def object_url(self, digest: str) -> str:
+        """Where nodes download a large argument (`wire.codec.Divert`): its blob's read URL."""
+        return self.store.read_url(self.layout.shared_blob(digest))
 
 
 @dataclass(eq=False)

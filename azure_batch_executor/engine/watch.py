@@ -1,68 +1,118 @@
 """Watching a job: one watch loop for the executor's manager thread and the SuperBatch client.
 
 Role: a `Watcher` finds the newly completed tasks of one job at O(1) requests per tick
-(`cloud.batch.CompletionFeed`), paces its ticks like submitit's watcher (fast right after
-tasks go out, doubling up to the poll interval while nothing completes, one interval
-while results flow), checks every few seconds that the job and pool are still there
-(not while completions show it), and tells a passing failure from a lasting one: a
-failed request is logged and counted; the job or pool gone, revoked credentials, or
-`MAX_POLL_FAILURES` failures in a row raise. Its caller decides what to do with the
-completions and when to sleep (`due_in`).
+(`cloud.batch.CompletionFeed`) and paces its ticks like submitit's watcher: fast right
+after tasks go out (doubling from `first_interval`), one `poll_interval` apart while
+results flow, and, while nothing completes, further apart the longer nothing has: the
+next tick after a tenth of the idle time so far, up to `max_interval` (an idle executor
+on Azure settles at one count every 10 s; docs/how-it-works.md, "Throttling and
+polling"). Health checks (the job still active, the pool still there) come every 10 s,
+or every 6 ticks when ticks are further apart, and not while completions show both.
+
+Failures: only `codes.is_gone` (the job or pool deleted, credentials revoked) and
+`JobGone` raise at once. A transient one (throttled, busy, timed out, unreachable) is
+never a failure of the job, however long it lasts: the tick is lost, the next one is
+put off (never sooner than the reply's ``Retry-After``, with jitter) and polling goes
+on; each request retries only briefly (`cloud.retry.patience`) since the next tick
+tries again. Anything else (a reply that makes no sense, a bug) is counted, and
+`MAX_POLL_FAILURES` in a row raise. Its caller decides what to do with the completions
+and when to sleep (`due_in`).
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from .. import constants as C
 from ..cloud.batch import CompletionFeed, JobGone
-from ..cloud.codes import is_gone
+from ..cloud.codes import error_code, is_gone, is_transient
 from ..cloud.ports import BatchPort, CompletedTask
-from ..config import first_line
+from ..cloud.retry import patience, retry_after
+from ..config import Settings, first_line
 
 log = logging.getLogger(__name__)
 
-MAX_POLL_FAILURES = 8  # consecutive failed ticks before the job counts as lost
+T = TypeVar("T")
+
+MAX_POLL_FAILURES = 8  # lasting (not transient) failed ticks in a row before the job counts as lost
+IDLE_FRACTION = 0.1  # idle: the next tick after this fraction of the time nothing completed
+HEALTH_CHECK_TICKS = 6  # idle: a health check at most every this many ticks (and 10 s)
+POLL_PATIENCE = 5.0  # seconds a poll's request retries before the tick is given up
+STORM_JITTER = 0.2  # a tick put off by a transient failure: up to 20 % later
+
+
+def max_poll_interval(settings: Settings) -> float:
+    """The cap of the idle backoff: the `max_poll_interval` setting, else 10 s on Azure and
+    2 s on the local stack (its requests cost nothing); never below `poll_interval`."""
+    value = settings.max_poll_interval
+    if value is None:
+        value = C.LOCAL_MAX_POLL_INTERVAL if settings.local else C.DEFAULT_MAX_POLL_INTERVAL
+    return max(float(value), settings.poll_interval)
 
 
 class Watcher:
-    """The completions of one job, polled at the pace above; `ticks` counts the polls."""
+    """The completions of one job, polled at the pace above; `ticks` counts the polls and
+    `throttled` the ticks lost to transient failures."""
 
     def __init__(self, batch: BatchPort, job_id: str, poll_interval: float,
-                 first_interval: float = C.MIN_POLL_INTERVAL) -> None:
+                 first_interval: float = C.MIN_POLL_INTERVAL,
+                 max_interval: float | None = None, *,
+                 clock: Callable[[], float] = time.monotonic,
+                 rand: Callable[[], float] = random.random) -> None:
         self.batch = batch
         self.job_id = job_id
-        self.cap = poll_interval
+        self.cap = poll_interval  # the pace while results flow
+        self.idle_cap = max(poll_interval, max_interval if max_interval is not None
+                            else poll_interval)
         self.first_interval = first_interval
+        self.clock = clock
+        self.rand = rand
         self.feed = CompletionFeed(batch, job_id)
         self.interval = first_interval
+        now = clock()
+        self.idle_since = now  # the last completion, or when tasks last went out
         self.next_poll = 0.0
-        self.next_health = time.monotonic() + C.HEALTH_CHECK_INTERVAL
-        self.failures = 0
+        self.next_health = now + C.HEALTH_CHECK_INTERVAL
+        self.failures = 0  # lasting failures in a row
         self.ticks = 0
+        self.throttled = 0  # ticks lost to transient failures, all told
+        self.storm_since: float | None = None  # the first transient failure of this spell
+
+    @classmethod
+    def for_settings(cls, batch: BatchPort, job_id: str, settings: Settings,
+                     first_interval: float = C.MIN_POLL_INTERVAL) -> Watcher:
+        """A watcher paced by the settings' `poll_interval` and `max_poll_interval`."""
+        return cls(batch, job_id, settings.poll_interval, first_interval,
+                   max_poll_interval(settings))
 
     def restart(self) -> None:
         """Tasks went out after a quiet spell: poll soon, then back off again."""
+        now = self.clock()
         self.interval = self.first_interval
-        self.next_poll = time.monotonic() + self.interval
+        self.idle_since = now
+        self.next_poll = now + self.interval
 
     def due_in(self) -> float:
         """Seconds until the next poll is due (0: now)."""
-        return max(0.0, self.next_poll - time.monotonic())
+        return max(0.0, self.next_poll - self.clock())
 
     def poll(self) -> list[CompletedTask]:
         """One tick: the tasks completed since the last one ([] after a passing failure)."""
         self.ticks += 1
         try:
-            new = self.feed.poll()
-        except Exception as exc:  # noqa: BLE001 - counted; gone or too many: raised
+            with patience(POLL_PATIENCE):
+                new = self.feed.poll()
+        except Exception as exc:  # noqa: BLE001 - gone: raised; transient: waited out
             self.failed(exc)
             return []
-        self.failures = 0
+        self.answered()
         self.back_off(moved=bool(new))
         if new:  # tasks completing: the job and pool are alive, no health check due
-            self.next_health = time.monotonic() + C.HEALTH_CHECK_INTERVAL
+            self.next_health = self.clock() + self.health_period()
         return new
 
     def drained(self) -> None:
@@ -71,30 +121,82 @@ class Watcher:
 
     def check_health(self) -> bool:
         """Every few seconds: the job still active and the pool still there (`JobGone`).
-        True when a check was due (and passed or counted a passing failure)."""
-        if time.monotonic() < self.next_health:
+        True when a check was due (and passed or met a passing failure)."""
+        now = self.clock()
+        if now < self.next_health:
             return False
-        self.next_health = time.monotonic() + C.HEALTH_CHECK_INTERVAL
+        self.next_health = now + self.health_period()
         try:
-            self.batch.check_alive(self.job_id)
+            with patience(POLL_PATIENCE):
+                self.batch.check_alive(self.job_id)
         except JobGone:
             raise
-        except Exception as exc:  # noqa: BLE001 - counted like a failed poll
+        except Exception as exc:  # noqa: BLE001 - handled like a failed poll
             self.failed(exc)
         return True
 
+    def attempt(self, fn: Callable[..., T], *a: Any) -> T | None:
+        """`fn(*a)`, a request of the watch loop (e.g. a health check of the caller's),
+        with the poll's tolerance: None after a passing failure."""
+        try:
+            with patience(POLL_PATIENCE):
+                return fn(*a)
+        except Exception as exc:  # noqa: BLE001 - gone: raised; transient: waited out
+            self.failed(exc)
+            return None
+
+    def health_period(self) -> float:
+        return max(C.HEALTH_CHECK_INTERVAL, HEALTH_CHECK_TICKS * self.interval)
+
     def failed(self, exc: Exception) -> None:
+        """A request of the watch loop failed: gone raises; transient puts the next tick
+        off; anything else counts towards `MAX_POLL_FAILURES`."""
         if is_gone(exc):
             raise exc
+        self.feed.flowing = False
+        if is_transient(exc):
+            self.throttled += 1
+            if self.storm_since is None:
+                self.storm_since = self.clock()
+                log.warning("Batch did not answer a poll of job %s (%s); the job and its "
+                            "tasks are not affected: polling goes on, further apart",
+                            self.job_id, _brief(exc))
+            self.back_off(moved=False, at_least=retry_after(exc) or 0.0)
+            return
         self.failures += 1
         log.warning("poll of job %s failed (%d in a row): %s", self.job_id, self.failures,
                     first_line(exc))
         if self.failures >= MAX_POLL_FAILURES:
             raise exc
-        self.feed.flowing = False
         self.back_off(moved=False)
 
-    def back_off(self, moved: bool) -> None:
-        """Next tick: one poll interval after results flowed, else doubling up to it."""
-        self.interval = self.cap if moved else min(self.cap, self.interval * 2)
-        self.next_poll = time.monotonic() + self.interval
+    def answered(self) -> None:
+        self.failures = 0
+        if self.storm_since is not None:
+            log.warning("Batch answers the polls of job %s again, after %.0f s", self.job_id,
+                        self.clock() - self.storm_since)
+            self.storm_since = None
+
+    def back_off(self, moved: bool, at_least: float | None = None) -> None:
+        """The next tick: one poll interval after results flowed; else doubling up to it,
+        then a tenth of the idle time so far, up to the idle cap. After a transient
+        failure (`at_least` given: its ``Retry-After``, or 0) the wait gets jitter."""
+        now = self.clock()
+        if moved:
+            self.idle_since = now
+            self.interval = self.cap
+        else:
+            grown = max(min(self.cap, self.interval * 2),
+                        IDLE_FRACTION * (now - self.idle_since))
+            self.interval = min(self.idle_cap, grown)
+        wait = self.interval
+        if at_least is not None:
+            wait = max(wait, at_least) * (1.0 + STORM_JITTER * self.rand())
+        self.next_poll = now + wait
+
+
+def _brief(exc: BaseException) -> str:
+    status = getattr(exc, "status_code", None)
+    code = error_code(exc)
+    head = " ".join(str(x) for x in (status, code) if x)
+    return head or f"{type(exc).__name__}: {first_line(exc)}"

@@ -41,8 +41,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, ClassVar
 
-from ..cloud.codes import AlreadyExists, NotFound
-from ..cloud.ports import Connect
+from ..cloud.codes import AlreadyExists, NotFound, is_gone, is_transient
+from ..cloud.ports import AddResult, Connect
 from ..cloud.retry import RequestStats, RetryPolicy
 from ..cloud.taskdef import TaskFactory, group_collections
 from ..config import ENV_NAMES, Settings, first_line, mask_secrets
@@ -174,7 +174,8 @@ class client:
         self._resource_blobs: dict[str, Path] = {}
         self._ran = False
         self._stats = RequestStats()
-        self._store, self._batch = type(self).connect(settings, self._stats, RetryPolicy())
+        self._retry = RetryPolicy()  # the executor's policy: throttling is waited out
+        self._store, self._batch = type(self).connect(settings, self._stats, self._retry)
         self._store.ensure_container()
         self._store.sign()
         self._factory = TaskFactory(settings, [], self._store.output_container_url(),
@@ -303,10 +304,12 @@ class client:
         """Send every task, in collections of <= 100 tasks and < 1 MiB of JSON."""
         todo = [(self._layout.task_id(i), body) for i, body in enumerate(self._bodies)]
         rejected = []
-        for _ in range(_ADD_ROUNDS):
+        for round_ in range(_ADD_ROUNDS):
+            if round_:  # the same task ids again, after the policy's backoff
+                self._retry.sleep(self._retry.delay(round_))
             retry = []
             for group in group_collections(((t, body), len(body) + 1) for t, body in todo):
-                for r in self._batch.add_collection(self.job_id, [body for _, body in group]):
+                for r in self._add_collection(group):
                     if r.retry:
                         retry.append(r.task_id)
                     elif not r.accepted:
@@ -322,6 +325,19 @@ class client:
                 + "\n  ".join(rejected)
                 + "\nFix the task (COMMAND_LINE, resource and output files), then rerun with a "
                   "new JOB_ID.", self.settings))
+
+    def _add_collection(self, group: list[tuple[str, str]]) -> list[AddResult]:
+        """One collection add; a transient failure that outlasted the retry policy's budget
+        leaves its tasks for the next round (their ids are fixed: `TaskExists` then means
+        added), as the executor's dispatch does."""
+        try:
+            return self._batch.add_collection(self.job_id, [body for _, body in group])
+        except Exception as exc:
+            if is_gone(exc) or not is_transient(exc):
+                raise
+            log.warning("adding %d task(s) of job %s failed for now (%s); trying again",
+                        len(group), self.job_id, first_line(exc))
+            return [AddResult(task_id, False, True) for task_id, _ in group]
 
     def _finish(self, job_created: bool, succeeded: bool) -> None:
         """Terminate (or delete) the job, delete the run's blobs and the pool if asked,

@@ -2,10 +2,11 @@
 
 Role: the second half of `superbatch.client.run()`, once the tasks were added. A
 `Collector` watches the job with the executor's own watch loop (`engine.watch.Watcher`:
-one request per idle poll, the same backoff, health checks and tolerance of passing
-failures), shows one `Progress` line on stderr, downloads each succeeded task's
-`OutputFile`s into BATCH_DIRECTORY as it completes (in a bounded thread pool), and
-describes each failed task as the executor does (`TaskFailedError.describe`).
+one request per idle poll, the same backoff while nothing completes, health checks, and
+throttling waited out, never a failure), shows one `Progress` line on stderr,
+downloads each succeeded task's `OutputFile`s into BATCH_DIRECTORY as it completes (in
+a bounded thread pool), and describes each failed task as the executor does
+(`TaskFailedError.describe`).
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ class Collector:
         """Wait for every task with a progress line on stderr, downloading the outputs of
         each succeeded task as it completes; return the failed ones, described."""
         total = len(self.outputs)
-        watcher = Watcher(self.batch, self.layout.job_id, self.settings.poll_interval,
-                          first_interval=MIN_WAIT)
+        watcher = Watcher.for_settings(self.batch, self.layout.job_id, self.settings,
+                                       first_interval=MIN_WAIT)
         done: dict[str, CompletedTask] = {}
         downloads: dict[str, Future[list[OutputFile]]] = {}
         progress = Progress(sys.stderr, self.layout.job_id, total)

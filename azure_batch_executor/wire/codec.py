@@ -70,12 +70,14 @@ class Divert:
     An ndarray, bytes, bytearray, pandas DataFrame or Series (anywhere in the call: inside a
     joblib batch, an estimator or a dict too) whose pickle is >= `threshold` bytes is
     pickled on its own; the spec keeps a persistent id, the sha256 of that pickle, and
-    `objects` maps it to the pickle. `file_of(digest)` names its file on the node.
+    `objects` maps it to the pickle. `url_of(digest)` is where a node downloads it from
+    (its blob's read URL): the spec's ``"objects"`` carries it, and the worker fetches each
+    object once per node into the node's shared directory (`worker._fetch_objects`).
     """
 
-    def __init__(self, file_of: Callable[[str], str],
+    def __init__(self, url_of: Callable[[str], str],
                  threshold: int = C.SHARED_ARG_THRESHOLD) -> None:
-        self.file_of = file_of
+        self.url_of = url_of
         self.threshold = threshold
         self.objects: dict[str, bytes] = {}
 
@@ -245,7 +247,7 @@ def _dumps_call(fn: Callable[..., Any] | None, calls: Sequence[Call], where: str
 def _spec(shared: str | None, call: bytes, divert: Divert | None) -> bytes:
     spec: dict[str, Any] = {"format": C.WIRE_FORMAT, "shared": shared, "call": call}
     if divert is not None and divert.objects:
-        spec["objects"] = {d: divert.file_of(d) for d in divert.objects}
+        spec["objects"] = {d: divert.url_of(d) for d in divert.objects}
     return pickle.dumps(spec, protocol=4)
 
 

@@ -19,6 +19,9 @@ STDOUT_FILE = "../stdout.txt"
 STDERR_FILE = "../stderr.txt"
 
 
+_EXPIRY_STAMP = "%Y%m%dT%H%M%SZ"
+
+
 def new_job_id(prefix: str) -> str:
     """A fresh job id: ``<prefix>-<UTC yyyymmdd-HHMMSS>-<8 hex>`` (at most 54 characters)."""
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
@@ -72,6 +75,25 @@ class JobLayout:
     def shared_blob(self, payload_id: int | str) -> str:
         """A map() function (an int id) or a large argument (the sha256 of its pickle)."""
         return self.prefix + self.shared_file(payload_id)
+
+    def expiry_marker(self, deadline: dt.datetime) -> str:
+        """The empty blob saying that this job's blobs may be deleted after `deadline`:
+        ``_expires/<UTC yyyymmddTHHMMSSZ>/<job_id>`` (a listing of ``_expires/`` finds
+        every expired prefix without reading a blob)."""
+        stamp = deadline.astimezone(dt.timezone.utc).strftime(_EXPIRY_STAMP)
+        return f"{C.EXPIRY_PREFIX}{stamp}/{self.job_id}"
+
+    @staticmethod
+    def read_expiry_marker(name: str) -> tuple[dt.datetime, str] | None:
+        """(deadline, job id) of an expiry marker's name; None for any other name."""
+        stamp, _, job_id = name[len(C.EXPIRY_PREFIX):].partition("/")
+        if not name.startswith(C.EXPIRY_PREFIX) or not job_id or "/" in job_id:
+            return None
+        try:
+            deadline = dt.datetime.strptime(stamp, _EXPIRY_STAMP)
+        except ValueError:
+            return None
+        return deadline.replace(tzinfo=dt.timezone.utc), job_id
 
     def log_files(self, index: int) -> list[tuple[str, str]]:
         """(output-file pattern, blob) of task `index`'s stdout.txt and stderr.txt."""

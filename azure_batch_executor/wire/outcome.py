@@ -29,7 +29,7 @@ class Outcome:
 
     fatal: Row | None
     results: list[Row]
-    node: dict[str, str]
+    node: dict[str, Any]  # versions, host, node id, large arguments fetched (`worker.py`)
     output: dict[str, tuple[bytes, int]] = field(default_factory=dict)  # stdout/stderr tails
 
 

@@ -17,6 +17,12 @@ The tail of the task's stdout.txt and stderr.txt (Batch writes them in the task
 directory, the parent of the working directory) travels back in ``outputs.pickle``
 so that the client can echo it without another request.
 
+Large arguments are kept once per node: ``$AZ_BATCH_NODE_SHARED_DIR/abx/objects/<sha256>``,
+downloaded (standard library ``urllib``) by the first task of the node that needs one,
+under an flock so that the node's other tasks wait for that download instead of making
+their own, its sha256 checked before it is renamed into place. Objects no task used for
+an hour are removed before a download (`_prune`), so that the node's disk does not fill.
+
 Pickles are read by `_Loader` (cloudpickle's format; functions pickled by value from
 one module share one namespace, as an import would: an initializer and the task
 functions see each other's globals) and written by `Pickler` (cloudpickle, keeping
@@ -26,11 +32,12 @@ code objects' file names for tracebacks, exceptions rebuilt without calling thei
 Shapes (plain pickles of builtins; the cloudpickled parts are bytes inside):
     config.pickle  {"format", "python", "cloudpickle", "initializer": bytes | None}
     inputs.pickle  {"format", "shared": file name | None, "call": bytes of (fn | None, calls),
-                    "objects": {sha256: file name} (optional)}
+                    "objects": {sha256: read URL} (optional)}
                    (fn is None when a map() function comes as the resource file `shared`;
-                   "call" holds persistent ids (sha256) for the large arguments, each a
-                   resource file named in "objects")
-    outputs.pickle {"format", "node": {...}, "fatal": None | (stage, *error), "results": [...],
+                   "call" holds persistent ids (sha256) for the large arguments; the worker
+                   downloads each from its URL in "objects" once per node, see below)
+    outputs.pickle {"format", "node": {"python", "cloudpickle", "host", "node_id", "fetched",
+                    "fetched_bytes"}, "fatal": None | (stage, *error), "results": [...],
                     "output": {"stdout"|"stderr": (tail bytes, total size)} (optional)}
     error / result rows: ("ok", bytes) | ("raise", bytes | None, type, message, traceback)
                          | ("badresult", None, type, message, traceback)
@@ -58,7 +65,7 @@ import cloudpickle
 import cloudpickle.cloudpickle as _cp
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from importlib.machinery import ModuleSpec
     from typing import TypeAlias
 
@@ -73,7 +80,11 @@ INLINE_INPUTS_ENV = "ABX_INPUTS_B64"
 INLINE_CONFIG_ENV = "ABX_CONFIG_B64"
 TASK_ENV = "AZURE_BATCH_EXECUTOR_TASK"
 OUTPUT_TAIL_BYTES = 64 * 1024
-WIRE_FORMAT = 1
+WIRE_FORMAT = 2
+NODE_OBJECTS_DIR = "abx/objects"  # under $AZ_BATCH_NODE_SHARED_DIR: large arguments, by sha256
+OBJECT_IDLE_SECONDS = 3600  # a node's object unused this long is removed before a download
+FETCH_PATIENCE = 180.0  # seconds an object download is retried (throttling, lost connections)
+_TRANSIENT_HTTP = frozenset({408, 429, 500, 502, 503, 504})
 _NEWOBJ = copyreg.__newobj__  # type: ignore[attr-defined]  # cls.__new__(cls, *args)
 
 
@@ -177,7 +188,7 @@ class _Loader(pickle.Unpickler):
     """Reads cloudpickle's pickles with `_make_function` / `_function_setstate` in place of
     cloudpickle's own, for these loads only (nothing is patched process-wide, so whatever
     arrived by value can be pickled again); nested pickles load the same way. Persistent
-    ids name large arguments in resource files (`objects`, each loaded once)."""
+    ids name large arguments in the node's object files (`objects`, each loaded once)."""
 
     _SWAP = types.MappingProxyType({
         ("cloudpickle.cloudpickle", "_make_function"): _make_function,
@@ -195,7 +206,7 @@ class _Loader(pickle.Unpickler):
         return swap if swap is not None else super().find_class(module, name)
 
     def persistent_load(self, pid: Any) -> Any:
-        if self.objects is None:
+        if not self.objects or pid not in self.objects:
             raise pickle.UnpicklingError(f"unexpected persistent id {pid!r}")
         if pid not in self.loaded:
             self.loaded[pid] = _load(self.objects[pid])
@@ -210,6 +221,129 @@ def _load(name: str) -> Any:
 def _load_user(name: str) -> Any:
     with open(name, "rb") as f:
         return _Loader(f).load()
+
+
+# ------------------------------------------------------------------------------ node objects
+def _fetch_objects(urls: dict[str, str], node: dict[str, Any]) -> dict[str, str]:
+    """The node's copy of each large argument (sha256 -> its file), downloaded at most once
+    per node into ``$AZ_BATCH_NODE_SHARED_DIR/abx/objects/<sha256>`` and shared by every
+    task there; `node` gets how many this task downloaded ("fetched") and their bytes."""
+    if not urls:
+        return {}
+    shared = os.environ.get("AZ_BATCH_NODE_SHARED_DIR") or os.getcwd()
+    directory = os.path.join(shared, *NODE_OBJECTS_DIR.split("/"))
+    os.makedirs(directory, exist_ok=True)
+    paths: dict[str, str] = {}
+    fetched = nbytes = 0
+    for digest, url in urls.items():
+        paths[digest], n = _fetch(directory, digest, url)
+        if n:
+            fetched, nbytes = fetched + 1, nbytes + n
+    node["fetched"], node["fetched_bytes"] = fetched, nbytes
+    return paths
+
+
+def _fetch(directory: str, digest: str, url: str) -> tuple[str, int]:
+    """(path, bytes downloaded: 0 when the node had it). Under the object's lock, so that
+    concurrent tasks of a node download it once; written whole, after its sha256 was
+    checked (temp file + os.replace), so a file under that name is always complete."""
+    if len(digest) != 64 or digest.strip("0123456789abcdef"):
+        raise ValueError(f"bad object name {digest!r}")
+    path = os.path.join(directory, digest)
+    with _locked(path + ".lock"):
+        if os.path.exists(path):
+            os.utime(path)  # in use: `_prune` keeps it
+            return path, 0
+        _prune(directory)
+        return path, _download(url, path, digest)
+
+
+@contextlib.contextmanager
+def _locked(name: str, block: bool = True) -> Iterator[bool]:
+    """An exclusive flock on `name` (yields False when `block` is off and another process
+    holds it). Without fcntl (not Linux) nothing is locked: a concurrent download is then
+    repeated, never wrong."""
+    try:
+        import fcntl
+    except ImportError:
+        yield True
+        return
+    with open(name, "a+b") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _prune(directory: str) -> None:
+    """Remove the objects no task of this node used for OBJECT_IDLE_SECONDS (and leftover
+    temp files), so that the node's disk does not fill; a busy object is skipped."""
+    import time
+
+    cutoff = time.time() - OBJECT_IDLE_SECONDS
+    for entry in os.scandir(directory):
+        with contextlib.suppress(OSError):
+            if entry.name.endswith(".lock") or entry.stat().st_mtime >= cutoff:
+                continue
+            if entry.name.endswith(".tmp"):
+                os.remove(entry.path)
+                continue
+            with _locked(entry.path + ".lock", block=False) as mine:
+                if mine and os.stat(entry.path).st_mtime < cutoff:
+                    os.remove(entry.path)
+                    os.remove(entry.path + ".lock")
+
+
+def _download(url: str, path: str, digest: str) -> int:
+    """Download `url` to `path`, checking its sha256. Throttling (429, 503), server errors
+    and lost connections are retried for FETCH_PATIENCE seconds, backing off from 1 s to
+    15 s, never sooner than a ``Retry-After``; any other refusal (403: an expired SAS,
+    404) is final."""
+    import hashlib
+    import itertools
+    import time
+    import urllib.error
+    import urllib.request
+
+    where = url.split("?", 1)[0]  # never the SAS in a message
+    tmp = f"{path}.{os.getpid()}.tmp"
+    give_up = time.monotonic() + FETCH_PATIENCE
+    for attempt in itertools.count():
+        sha, n = hashlib.sha256(), 0
+        try:
+            with urllib.request.urlopen(url, timeout=60) as reply, open(tmp, "wb") as f:
+                while chunk := reply.read(1 << 20):
+                    sha.update(chunk)
+                    f.write(chunk)
+                    n += len(chunk)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+            http = exc if isinstance(exc, urllib.error.HTTPError) else None
+            pause = min(15.0, 2.0 ** attempt)
+            if http is not None:
+                with contextlib.suppress(TypeError, ValueError):
+                    pause = max(pause, float(http.headers.get("Retry-After") or 0))
+            if time.monotonic() + pause > give_up or (http is not None
+                                                      and http.code not in _TRANSIENT_HTTP):
+                reason = (f"HTTP {http.code} {http.reason}" if http is not None
+                          else _safe_str(exc))
+                raise OSError(f"could not download the large argument {where} to this "
+                              f"node's {NODE_OBJECTS_DIR}: {reason}") from None
+            time.sleep(pause)
+            continue
+        if sha.hexdigest() != digest:  # never under its name: the next task tries again
+            os.remove(tmp)
+            raise OSError(f"the large argument {where} downloaded to this node is not the "
+                          f"one its name says: its sha256 is {sha.hexdigest()} ({n} bytes)")
+        os.replace(tmp, path)
+        return n
+    raise AssertionError("unreachable")
 
 
 # ------------------------------------------------------------------------------ rows
@@ -321,7 +455,8 @@ def run() -> dict[str, Any]:
     _write_inline(INLINE_CONFIG_ENV, GLOBAL_CONFIG_FILE)
     _write_inline(INLINE_INPUTS_ENV, WORKER_INPUTS_FILE)
     config = _load(GLOBAL_CONFIG_FILE)
-    node = dict(_versions(), host=platform.node())
+    node: dict[str, Any] = dict(_versions(), host=platform.node(),
+                                node_id=os.environ.get("AZ_BATCH_NODE_ID", ""))
     results: list[Row] = []
     outcome: dict[str, Any] = {"format": WIRE_FORMAT, "node": node, "fatal": None,
                                "results": results}
@@ -342,7 +477,8 @@ def run() -> dict[str, Any]:
             initializer(*initargs)
         stage = "inputs"
         spec = _load(WORKER_INPUTS_FILE)
-        fn, calls = _Loader(io.BytesIO(spec["call"]), spec.get("objects")).load()
+        objects = _fetch_objects(spec.get("objects") or {}, node)
+        fn, calls = _Loader(io.BytesIO(spec["call"]), objects).load()
         if spec.get("shared"):
             fn = _load_user(spec["shared"])
     except BaseException as exc:  # noqa: BLE001 - reported in outputs.pickle, the worker exits 0

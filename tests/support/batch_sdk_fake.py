@@ -97,6 +97,7 @@ class FakeBatchClient:
         self.server_error_once: set[str] = set()  # task ids answered with servererror once
         self.exists_on_add: set[str] = set()  # task ids answered with TaskExists (and run)
         self.job_gone = False
+        self.node_states: dict[str, int] | None = None  # the pools' nodes by state
         self.terminated: list[str] = []  # task ids terminate_task was called for
         self.in_process = False  # True: run the call in this process (fast; no subprocess)
         self.tmp = tempfile.TemporaryDirectory(prefix="fake-batch-")
@@ -117,6 +118,31 @@ class FakeBatchClient:
     def begin_delete_pool(self, pool_id: str, polling_interval: int = 5) -> None:
         self.calls["delete_pool"] += 1
         self.pools.pop(pool_id, None)
+
+    def list_pool_node_counts(self, filter: str = "", max_results: Any = None) -> list[Any]:
+        """The fake's pools each have `slots` idle dedicated nodes, unless a test sets
+        `node_states` ({state: count}, REST camelCase names)."""
+        self.calls["list_pool_node_counts"] += 1
+        m = re.fullmatch(r"poolId eq '([^']+)'", filter or "")
+        rows = []
+        for pool_id in self.pools:
+            if m and m.group(1) != pool_id:
+                continue
+            states = dict(self.node_states) if self.node_states is not None else {
+                "idle": self.slots}
+            states["total"] = sum(states.values())
+            rows.append(models.BatchPoolNodeCounts({"poolId": pool_id, "dedicated": states,
+                                                    "lowPriority": {"total": 0}}))
+        return rows
+
+    def list_nodes(self, pool_id: str, filter: str = "", select: Any = None,
+                   max_results: Any = None) -> list[Any]:
+        self.calls["list_nodes"] += 1
+        return []
+
+    def list_pools(self, filter: str = "", select: Any = None) -> list[Any]:
+        self.calls["list_pools"] += 1
+        return [models.BatchPool(p) for p in self.pools.values()]
 
     def create_job(self, job: dict) -> None:
         self.calls["create_job"] += 1

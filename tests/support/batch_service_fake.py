@@ -12,7 +12,14 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from azure_batch_executor.cloud.ports import AddResult, CompletedTask, PreparationFailure
+from azure_batch_executor.cloud.ports import (
+    AddResult,
+    CompletedTask,
+    EnsuredPool,
+    PoolStatus,
+    PreparationFailure,
+    StartTaskFailure,
+)
 from support.memory_store import MemoryBlobStore
 
 
@@ -34,11 +41,20 @@ class ScriptedBatch:
     def pool_exists(self, pool_id: str | None = None) -> bool:
         return self._pool_exists
 
-    def ensure_pool(self, registries: Sequence[Mapping[str, Any]] = ()) -> int:
+    def ensure_pool(self, registries: Sequence[Mapping[str, Any]] = ()) -> EnsuredPool:
         self.ensure_pool_calls += 1
         self.registries = [dict(r) for r in registries]
-        self._pool_exists = True
-        return 4
+        created, self._pool_exists = not self._pool_exists, True
+        return EnsuredPool(4, created)
+
+    def pool_status(self, full: bool = True) -> PoolStatus | None:
+        return PoolStatus("pool", {"idle": 4}, full=full) if self._pool_exists else None
+
+    def start_task_failure(self) -> StartTaskFailure | None:
+        return None
+
+    def nodes_elsewhere(self, dedicated: bool) -> int:
+        return 0
 
     def create_job(self, job_id: str, environment: Mapping[str, str] | None = None,
                    preparation: Mapping[str, Any] | None = None) -> None:

@@ -22,9 +22,15 @@ def batch_client(local_stack):
 
 
 def _live_tasks(batch_client, job_id: str) -> list[str]:
+    """The job's tasks still running. terminate() is one request for the job ("Job -
+    Terminate", REST): Batch terminates its running tasks, and its active ones "will remain
+    in the active state" but "will not be scheduled" once the job is terminated."""
+    job = str(batch_client.get_job(job_id, select=["id", "state"]).state).lower()
+    assert job.endswith(("terminating", "completed")), job
+    time.sleep(0.5)  # an active task that was scheduled would be running by now
     states = {t.id: str(t.state).lower() for t in batch_client.list_tasks(
         job_id, select=["id", "state"])}
-    return [i for i, s in states.items() if s.endswith(("active", "running", "preparing"))]
+    return [i for i, s in states.items() if s.endswith(("running", "preparing"))]
 
 
 @pytest.mark.parametrize("how", ["terminate", "shutdown"])

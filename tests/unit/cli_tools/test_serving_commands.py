@@ -32,9 +32,10 @@ def _error_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
 
 @pytest.fixture
 def no_azurite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No node_modules in the current directory or the repository, an empty PATH:
-    returns the directory on PATH."""
+    """No node_modules in the current directory or the repository, an empty cache, an
+    empty PATH: returns the directory on PATH."""
     monkeypatch.delenv("AZURITE_BLOB_URL", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(azurite, "_REPOSITORY", tmp_path)
     bindir = tmp_path / "bin"
@@ -51,14 +52,14 @@ def _executable(path: Path, text: str, mode: int = 0o755) -> None:
 
 def test_local_without_node(no_azurite: Path, capsys) -> None:
     line = _error_line(capsys, ["local"])
-    assert "Node.js is not installed" in line and "npm ci" in line
+    assert "Node.js is not installed" in line and "azure-batch-executor[local]" in line
 
 
-def test_local_without_azurite(no_azurite: Path, capsys) -> None:
+def test_local_without_azurite_or_npm(no_azurite: Path, capsys) -> None:
     _executable(no_azurite / "node", "#!/bin/sh\n")
     line = _error_line(capsys, ["local"])
     assert "Azurite (the Azure Storage emulator) was not found" in line
-    assert "`make`" in line and "AZURITE_BLOB_URL" in line
+    assert "npm is not on PATH" in line and "AZURITE_BLOB_URL" in line
 
 
 def test_local_when_azurite_exits_at_once(no_azurite: Path, tmp_path: Path, capsys) -> None:
@@ -146,9 +147,11 @@ def test_version(capsys) -> None:
 
 
 def test_every_command_has_add_parser_and_run() -> None:
-    assert set(cli.COMMANDS) == {"emulator", "local", "env", "dockerfile"}
+    assert set(cli.COMMANDS) == {"emulator", "local", "env", "dockerfile", "jobs", "status",
+                                 "logs", "cleanup", "pools"}
+    needs = {"env": ["-g", "rg"], "status": ["JOB"], "logs": ["JOB"]}
     for name, module in cli.COMMANDS.items():
-        args = cli.build_parser().parse_args([name, "-g", "rg"] if name == "env" else [name])
+        args = cli.build_parser().parse_args([name, *needs.get(name, [])])
         assert args.handler is module.run and callable(module.add_parser)
 
 

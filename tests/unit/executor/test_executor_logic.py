@@ -201,7 +201,12 @@ def test_new_pool_and_job_bodies(fakes, make_executor) -> None:
     ex = make_executor(dedicated_nodes=2, spot_nodes=3, task_slots_per_node=4,
                        container_image="reg.azurecr.io/img:v1", max_task_retries=2)
     pool = fakes.client.pools["azure-batch-executor"]
-    assert (pool["targetDedicatedNodes"], pool["targetLowPriorityNodes"]) == (2, 3)
+    # on an account a created pool autoscales: the node counts are its most of each kind
+    assert pool["enableAutoScale"] is True and "targetDedicatedNodes" not in pool
+    assert "$TargetDedicatedNodes = min(2, $nodes);" in pool["autoScaleFormula"]
+    assert "$TargetLowPriorityNodes = min(3, $nodes - $TargetDedicatedNodes);" \
+        in pool["autoScaleFormula"]
+    assert {"name": "created-by", "value": "azure-batch-executor"} in pool["metadata"]
     assert pool["taskSlotsPerNode"] == 4
     cc = pool["virtualMachineConfiguration"]["containerConfiguration"]
     assert cc["containerImageNames"] == ["reg.azurecr.io/img:v1"]
@@ -211,13 +216,20 @@ def test_new_pool_and_job_bodies(fakes, make_executor) -> None:
     assert job["constraints"]["maxTaskRetryCount"] == 2
 
 
-def test_shutdown_terminates_the_job_and_deletes_the_pool_when_asked(fakes, make_executor):
+def test_shutdown_deletes_the_job_and_deletes_the_pool_when_asked(fakes, make_executor):
     with make_executor(delete_pool_when_done=True) as ex:
         assert ex.submit(mul, 1, 1).result(TIMEOUT) == 1
-    assert fakes.client.jobs[ex.job_id]["state"] == "completed"
-    assert fakes.client.calls["terminate_job"] == 1
+    assert ex.job_id not in fakes.client.jobs  # its results are collected: one request
+    assert (fakes.client.calls["delete_job"], fakes.client.calls["terminate_job"]) == (1, 0)
     assert fakes.client.calls["delete_pool"] == 1
     assert not ex._manager.is_alive()
+
+
+def test_keep_job_keeps_it_terminated(fakes, make_executor):
+    with make_executor(keep_job=True) as ex:
+        assert ex.submit(mul, 1, 1).result(TIMEOUT) == 1
+    assert fakes.client.jobs[ex.job_id]["state"] == "completed"
+    assert (fakes.client.calls["delete_job"], fakes.client.calls["terminate_job"]) == (0, 1)
 
 
 def test_submit_never_waits_on_the_network(fakes, make_executor) -> None:
@@ -296,8 +308,11 @@ def test_terminate_fails_the_tasks_in_flight_and_cancels_the_rest(fakes, make_ex
         for f in fs[:2]:
             with pytest.raises(TaskTerminatedError):
                 f.result()
-        assert sorted(fakes.client.terminated) == ["task-000000", "task-000001"]
+        # one request for the job ("Job - Terminate": its running tasks are terminated, its
+        # active ones never scheduled), none per task; the job is kept, terminated
+        assert fakes.client.calls["terminate_task"] == 0 and fakes.client.terminated == []
         assert fakes.client.calls["terminate_job"] == 1
+        assert fakes.client.calls["delete_job"] == 0
         with pytest.raises(RuntimeError):
             ex.submit(mul, 1, 1)
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import subprocess
 import sys
@@ -55,23 +56,32 @@ def test_bytes_and_nested_objects_are_diverted() -> None:
 
 
 def test_worker_substitutes_the_objects(tmp_path) -> None:
+    """The spec carries each object's URL (a file URL here, a blob's read SAS URL on Batch);
+    the worker downloads it into the node's shared directory and loads it from there."""
     _wire.ship_user_modules()
     big = np.arange(100_000, dtype=np.float64)
-    divert = _divert()
+    blobs = tmp_path / "blobs"
+    blobs.mkdir()
+    divert = _wire.Divert(lambda digest: (blobs / JobLayout.shared_file(digest)).as_uri())
     spec = _wire.encode_chunk("shared_0.pickle", [((big, big), {}), ((big, np.ones(2)), {})],
                               divert)
     wd = tmp_path / "wd"
     wd.mkdir()
     (wd / "shared_0.pickle").write_bytes(_wire.encode_shared(total))
     for digest, data in divert.objects.items():
-        (wd / JobLayout.shared_file(digest)).write_bytes(data)
+        (blobs / JobLayout.shared_file(digest)).write_bytes(data)
     (wd / C.WORKER_SCRIPT_FILE).write_bytes(Path(worker_module.__file__).read_bytes())
     (wd / C.GLOBAL_CONFIG_FILE).write_bytes(_wire.encode_config(None, ()))
     (wd / C.WORKER_INPUTS_FILE).write_bytes(spec)
-    subprocess.run([sys.executable, C.WORKER_SCRIPT_FILE], cwd=wd, check=True, timeout=60)
+    env = dict(os.environ, AZ_BATCH_NODE_SHARED_DIR=str(tmp_path / "shared"))
+    subprocess.run([sys.executable, C.WORKER_SCRIPT_FILE], cwd=wd, check=True, timeout=60,
+                   env=env)
     out = pickle.loads((wd / C.WORKER_OUTPUTS_FILE).read_bytes())
     rows = [outcome.decode_row(r) for r in out["results"]]
     assert rows == [(True, 2 * float(big.sum())), (True, float(big.sum()) + 2.0)]
+    (digest,) = divert.objects
+    assert (tmp_path / "shared" / C.NODE_OBJECTS_DIR / digest).exists()
+    assert out["node"]["fetched"] == 1
 
 
 class FreshBytes:

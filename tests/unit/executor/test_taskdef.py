@@ -33,7 +33,8 @@ def test_the_executors_task_runs_the_worker_with_inline_inputs() -> None:
         ("outputs.pickle", "job/iter_0_outputs.pickle", "taskcompletion"),
         ("../stdout.txt", "job/iter_0_stdout.txt", "taskcompletion"),
         ("../stderr.txt", "job/iter_0_stderr.txt", "taskcompletion")]
-    assert body["constraints"] == {"maxTaskRetryCount": 2, "maxWallClockTime": "PT1M30S"}
+    assert body["constraints"] == {"maxTaskRetryCount": 2, "maxWallClockTime": "PT1M30S",
+                                   "retentionTime": "PT1H"}  # the task_retention default
     assert body["environmentSettings"] == [{"name": C.INLINE_INPUTS_ENV, "value": "aW5saW5l"}]
     assert "containerSettings" not in body
     assert set(body) == {"id", "commandLine", "resourceFiles", "outputFiles", "constraints",

@@ -70,7 +70,8 @@ def _by_value() -> None:
 
 def test_constants_agree_with_the_worker_copy() -> None:
     for name in ("GLOBAL_CONFIG_FILE", "WORKER_INPUTS_FILE", "WORKER_OUTPUTS_FILE",
-                 "INLINE_INPUTS_ENV", "INLINE_CONFIG_ENV", "WIRE_FORMAT", "TASK_ENV"):
+                 "INLINE_INPUTS_ENV", "INLINE_CONFIG_ENV", "WIRE_FORMAT", "TASK_ENV",
+                 "NODE_OBJECTS_DIR"):
         assert getattr(worker_module, name) == getattr(C, name), name
 
 

@@ -48,7 +48,8 @@ def test_task_definitions_come_from_the_shared_builder(make_client) -> None:
         ("outputs.pickle", f"{c.job_id}/iter_0_outputs.pickle", "tasksuccess"),
         ("../stdout.txt", f"{c.job_id}/iter_0_stdout.txt", "taskcompletion"),
         ("../stderr.txt", f"{c.job_id}/iter_0_stderr.txt", "taskcompletion")]
-    assert task["constraints"] == {"maxTaskRetryCount": 0}  # the job's own default
+    # the job's own retry default; the task's directory kept an hour on its node
+    assert task["constraints"] == {"maxTaskRetryCount": 0, "retentionTime": "PT1H"}
 
 
 def test_delete_container_when_done_deletes_the_runs_blobs(fakes, make_client, tmp_path) -> None:
