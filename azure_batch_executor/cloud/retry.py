@@ -27,6 +27,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import requests
+import tenacity
 from azure.core.exceptions import (
     HttpResponseError,
 )
@@ -115,7 +116,8 @@ def retry_after(exc: BaseException | None) -> float | None:
 class RetryPolicy:
     """Named retry knobs, like azure-core's: `budget` (seconds of retries per request;
     `connect_budget` when the service was never reached), `initial` backoff, its `cap`,
-    `jitter` on a ``Retry-After``, and optionally at most `attempts` attempts. `clock`,
+    `jitter` on a ``Retry-After``, and optionally at most `attempts` attempts; the loop is
+    tenacity's, with these as its wait and stop. `clock`,
     `sleep` and `rand` are injectable (tests: no real sleeps)."""
 
     def __init__(self, attempts: int | None = None, initial: float = RETRY_INITIAL,
@@ -158,29 +160,45 @@ class RetryPolicy:
         return budget if limit is None else min(budget, limit)
 
     def call(self, stats: RequestStats, kind: str, fn: Callable[..., T], *a: Any, **kw: Any) -> T:
-        """`fn(*a, **kw)`, retried on transient errors; each attempt counted as `kind`.
-        The last error is raised when the next wait would end past the budget."""
+        """`fn(*a, **kw)`, retried on transient errors (a tenacity loop); each attempt
+        counted as `kind`. The last error is raised when the next wait would end past the
+        budget."""
         start = self.clock()
-        failures = 0
-        while True:
-            stats.add(kind)
-            try:
-                return fn(*a, **kw)
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                failures += 1
-                wait = self.delay(failures, retry_after(exc))
-                spent = self.clock() - start
-                if ((self.attempts is not None and failures >= self.attempts)
-                        or spent + wait > self.budget_for(exc)):
-                    if spent >= 30.0:  # a storm outlasted the budget: say so once
-                        log.warning("%s: gave up after %d attempts in %.0f s: %s",
-                                    kind or "request", failures, spent, _describe(exc))
-                    raise
-                log.debug("%s: attempt %d failed (%s), next in %.2f s", kind or "request",
-                          failures, _describe(exc), wait)
-            self.sleep(wait)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            return self.delay(state.attempt_number, retry_after(_outcome_error(state)))
+
+        def stop(state: tenacity.RetryCallState) -> bool:  # tenacity: after `wait`
+            exc = _outcome_error(state)
+            failures, upcoming = state.attempt_number, state.upcoming_sleep
+            spent = self.clock() - start
+            if ((self.attempts is not None and failures >= self.attempts)
+                    or spent + upcoming > self.budget_for(exc)):
+                if spent >= 30.0:  # a storm outlasted the budget: say so once
+                    log.warning("%s: gave up after %d attempts in %.0f s: %s",
+                                kind or "request", failures, spent, _describe(exc))
+                return True
+            log.debug("%s: attempt %d failed (%s), next in %.2f s", kind or "request",
+                      failures, _describe(exc), upcoming)
+            return False
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(is_transient),
+            stop=stop,
+            wait=wait,
+            sleep=self.sleep,
+            before=lambda state: stats.add(kind),
+            reraise=True,
+        )
+        return retrying(fn, *a, **kw)
+
+
+def _outcome_error(state: tenacity.RetryCallState) -> BaseException:
+    outcome = state.outcome
+    exc = outcome.exception() if outcome is not None else None
+    if exc is None:  # tenacity stops on results only when told to: not here
+        raise AssertionError("retry stop called without an error")
+    return exc
 
 
 _patience: contextvars.ContextVar[float | None] = contextvars.ContextVar(
