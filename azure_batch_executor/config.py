@@ -46,7 +46,11 @@ SETTING_ENV_NAMES = {
     "registry_username": "REGISTRY_USERNAME",
     "registry_password": "REGISTRY_PASSWORD",
     "registry_identity": "REGISTRY_IDENTITY",
+    "pool_identity": C.ENV_POOL_IDENTITY,
+    "progress": "AZURE_BATCH_EXECUTOR_PROGRESS",
 }
+_PROGRESS_WORDS = {"auto": "auto", "1": True, "true": True, "yes": True, "on": True,
+                   "0": False, "false": False, "no": False, "off": False}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +75,10 @@ class Settings:
     registry_username: str | None = None
     registry_password: str | None = dataclasses.field(default=None, repr=False)
     registry_identity: str | None = None
+    # A managed identity of the pool (its resource id) with read and write access to the
+    # storage container: task definitions then name it instead of carrying SAS tokens
+    # (docs/security.md). The pool must have it: assign it where the pool is made.
+    pool_identity: str | None = None
     delete_pool_when_done: bool = False
     # A pool the executor creates autoscales on its pending tasks (docs/cost.md): up to
     # `max_nodes` (default: dedicated_nodes + spot_nodes), none after `idle_timeout` s
@@ -86,11 +94,17 @@ class Settings:
     job_id_prefix: str = C.DEFAULT_JOB_ID_PREFIX
     python_command: str | None = None
     task_timeout: float | None = None
+    # The job's maximum wall-clock time (seconds): Batch ends the job then, and the SAS
+    # tokens of its tasks expire an hour later (docs/security.md).
+    job_max_wall_clock: float = C.JOB_MAX_WALL_CLOCK_DAYS * 86400.0
     max_task_retries: int = 0
     poll_interval: float = C.DEFAULT_POLL_INTERVAL
     # The cap of the idle backoff (None: 10 s on Azure, 2 s on the local stack; engine/watch.py)
     max_poll_interval: float | None = None
     echo_output: bool = True  # a task's stdout/stderr echoed on the client's
+    # A tqdm bar of the tasks done (docs/logging.md#progress): "auto" (on when stderr is a
+    # terminal or in a notebook), True or False
+    progress: Any = "auto"
     # Cleanup and usage (docs/cost.md): a normal shutdown deletes the job unless `keep_job`;
     # a task's directory stays `task_retention` s on its node; the job's blobs stay
     # `blob_retention` s after shutdown (0: deleted then; math.inf: never); with a
@@ -145,6 +159,9 @@ class Settings:
         for name, var in {**ENV_NAMES, **SETTING_ENV_NAMES}.items():
             if name not in values and env.get(var):
                 values[name] = env[var]
+        progress = values.get("progress")
+        if isinstance(progress, str):  # "auto", or a word from the environment
+            values["progress"] = _PROGRESS_WORDS.get(progress.strip().lower(), progress)
         for name in ("environment", "extra_index_urls"):  # hashable, as a setting must be
             if isinstance(values.get(name), list):
                 values[name] = tuple(values[name])
@@ -369,6 +386,9 @@ class Settings:
         if not isinstance(self.echo_output, bool):
             raise ConfigurationError(
                 f"{n('echo_output')}={self.echo_output!r}: must be True or False")
+        if self.progress != "auto" and not isinstance(self.progress, bool):
+            raise ConfigurationError(
+                f"{n('progress')}={self.progress!r}: must be \"auto\", True or False")
 
 
     def _validate_scaling(self, n: Callable[[str], str]) -> None:
@@ -418,6 +438,20 @@ class Settings:
                     or (name == "task_retention" and not math.isfinite(value))):
                 never = " (math.inf: never deleted)" if name == "blob_retention" else ""
                 raise ConfigurationError(f"{n(name)}={value!r}: must be seconds >= 0{never}")
+        wall = self.job_max_wall_clock
+        most = C.SAS_MAX_DAYS * 86400 - C.SAS_EXPIRY_MARGIN - 60
+        if (isinstance(wall, bool) or not isinstance(wall, (int, float))
+                or not 60 <= wall <= most):
+            raise ConfigurationError(
+                f"{n('job_max_wall_clock')}={wall!r}: must be seconds from 60 to {most:.0f} "
+                f"(the task SAS tokens outlive the job by {C.SAS_EXPIRY_MARGIN:.0f} s, within "
+                f"the {C.SAS_MAX_DAYS}-day limit of a user delegation key)")
+        identity = self.pool_identity
+        if identity is not None and not (isinstance(identity, str)
+                                         and identity.lower().startswith("/subscriptions/")):
+            raise ConfigurationError(
+                f"{n('pool_identity')}={identity!r}: must be the resource id of a managed "
+                "identity of the pool (/subscriptions/.../userAssignedIdentities/<name>)")
         price = self.node_hour_price
         if price is not None and (isinstance(price, bool) or not isinstance(price, (int, float))
                                   or not math.isfinite(price) or price < 0):

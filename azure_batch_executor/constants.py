@@ -60,6 +60,7 @@ ENV_STORAGE_CONNECTION_STRING = "STORAGE_ACCOUNT_CONNECTION_STRING"
 # refuses to start an executor (a second cloud job) and joblib's "azure_batch" is sequential.
 TASK_ENV = "AZURE_BATCH_EXECUTOR_TASK"
 ENV_ENVIRONMENT = "AZURE_BATCH_EXECUTOR_ENVIRONMENT"  # the `environment` setting
+ENV_POOL_IDENTITY = "AZURE_BATCH_EXECUTOR_POOL_IDENTITY"  # the `pool_identity` setting
 ENV_ALLOW_NESTED = "AZURE_BATCH_EXECUTOR_ALLOW_NESTED"  # "1": allow an executor in a task
 
 # --- defaults -----------------------------------------------------------------------------
@@ -75,8 +76,9 @@ MIN_POLL_INTERVAL = 0.1  # seconds: the poller's first tick after new tasks, dou
 DEFAULT_MAX_POLL_INTERVAL = 10.0
 LOCAL_MAX_POLL_INTERVAL = 2.0
 HEALTH_CHECK_INTERVAL = 10.0  # seconds between checks that the job and pool still exist
-JOB_MAX_WALL_CLOCK_DAYS = 6  # the job's wall-clock limit ...
-SAS_EXPIRY_DAYS = 7  # ... is shorter than the SAS validity (a user delegation key: <= 7 days)
+JOB_MAX_WALL_CLOCK_DAYS = 6  # the default of the job's wall-clock limit (job_max_wall_clock) ...
+SAS_EXPIRY_MARGIN = 3600.0  # ... the task SAS tokens outlive it by this many seconds ...
+SAS_MAX_DAYS = 7  # ... and by no more than this (a user delegation key: <= 7 days)
 STDERR_TAIL_BYTES = 2048  # how much of a failed task's stderr goes into TaskFailedError
 IO_THREADS = 16  # bounded pool for uploads, collection adds and downloads
 DEFAULT_TASK_RETENTION = 3600.0  # seconds a completed task's directory stays on its node

@@ -26,7 +26,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.core.rest import HttpRequest
 
 from .. import constants as C
-from ..config import Settings, human_duration
+from ..config import Settings, human_duration, iso_duration
 from ..errors import ConfigurationError, QuotaError, quota_fix
 from .codes import error_code
 from .ports import (
@@ -249,7 +249,7 @@ class BatchService:
         body: dict[str, Any] = {
             "id": job_id, "poolInfo": {"poolId": self._settings.pool_id},
             "onAllTasksComplete": "noaction", "onTaskFailure": "noaction",
-            "constraints": {"maxWallClockTime": f"P{C.JOB_MAX_WALL_CLOCK_DAYS}D",
+            "constraints": {"maxWallClockTime": iso_duration(self._settings.job_max_wall_clock),
                             "maxTaskRetryCount": self._settings.max_task_retries},
         }
         if environment:

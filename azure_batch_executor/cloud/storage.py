@@ -1,15 +1,18 @@
 """The Blob side: the executor's container, uploads, SAS URLs for tasks, downloads.
 
 Role: one `BlobStore` per executor. It creates the container if absent, uploads
-config/worker/input/payload blobs (and files, streamed), downloads outputs and
-stderr tails, deletes a job's blobs by prefix, and signs
-container-scoped SAS tokens with least permissions: read for resource files,
-create+write for output files, valid longer than the job's wall-clock limit.
-Account-key SAS when a key or connection string is given, user delegation SAS
-with Entra ID. Every request goes through `retry.RetryPolicy` and is counted: Blob's
-throttling and busy replies (503 `ServerBusy`, 500 `OperationTimedOut`), timeouts and a
-body cut short are waited out for up to 15 minutes, honouring `Retry-After`; the
-storage SDK's own retries are off, so a download is never retried twice over.
+config/worker/input/payload blobs (and files, streamed), downloads outputs and stderr tails,
+deletes a job's blobs by prefix, and signs the SAS tokens of its tasks with least
+permissions (docs/security.md): a blob-scoped read-only SAS for each resource file, a
+container SAS with create+write only (no read, list or delete) for output files, all
+expiring with the job (its maximum wall-clock time plus `SAS_EXPIRY_MARGIN`). Account-key
+SAS when a key or connection string is given, user delegation SAS with Entra ID. With a
+`pool_identity` the task URLs carry no SAS at all (the nodes authenticate as the pool's
+managed identity); only `download_url`, for the blobs the worker fetches itself, is still
+signed. Every request goes through `retry.RetryPolicy` and is counted: Blob's throttling and
+busy replies (503 `ServerBusy`, 500 `OperationTimedOut`), timeouts and a body cut short are
+waited out for up to 15 minutes, honouring `Retry-After`; the storage SDK's own retries are
+off, so a download is never retried twice over.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 from azure.storage.blob import (
+    BlobSasPermissions,
     BlobServiceClient,
     ContainerSasPermissions,
+    generate_blob_sas,
     generate_container_sas,
 )
 
@@ -43,6 +48,15 @@ log = logging.getLogger(__name__)
 _DELETE_BATCH = 256  # the most sub-requests a blob batch request may hold
 
 T = TypeVar("T")
+
+
+def sas_expiry(settings: Settings, now: dt.datetime) -> dt.datetime:
+    """When the SAS tokens of a job started `now` expire: with the job (its maximum
+    wall-clock time) plus `SAS_EXPIRY_MARGIN`, at most `SAS_MAX_DAYS` (a user delegation
+    key's limit) less a minute."""
+    limit = dt.timedelta(days=C.SAS_MAX_DAYS) - dt.timedelta(minutes=1)
+    lifetime = dt.timedelta(seconds=settings.job_max_wall_clock + C.SAS_EXPIRY_MARGIN)
+    return now + min(lifetime, limit)
 
 
 def _credential_variable(settings: Settings) -> str:
@@ -77,7 +91,7 @@ class BlobStore:
                 str(settings.storage_account_url), DefaultAzureCredential(), **kw
             )
         self._container = self._service.get_container_client(settings.container_name)
-        self._read_sas = ""
+        self._signing: dict[str, Any] = {}  # sign(): the key, start and expiry of blob SAS
         self._write_sas = ""
 
     def __repr__(self) -> str:
@@ -102,39 +116,55 @@ class BlobStore:
         )
 
     def sign(self) -> None:
-        """Sign the container SAS tokens used by this job's tasks (once per executor)."""
+        """Get ready to sign this job's SAS tokens (once per executor): the signing key (a
+        user delegation key under Entra ID) and the validity, from 15 minutes ago (clock
+        skew) to the job's maximum wall-clock time plus a margin (at most 7 days, the limit
+        of a user delegation key); then the output container's create+write SAS."""
         now = dt.datetime.now(dt.timezone.utc)
         start = now - dt.timedelta(minutes=15)
-        expiry = now + dt.timedelta(days=C.SAS_EXPIRY_DAYS)
-        name = self._container.container_name
+        expiry = sas_expiry(self._settings, now)
         credential = self._service.credential
         key_kw: dict[str, Any]
         if getattr(credential, "account_key", None):
             key_kw = {"account_key": credential.account_key}
         else:
-            expiry = now + dt.timedelta(days=C.SAS_EXPIRY_DAYS) - dt.timedelta(minutes=1)
             udk = self._call(
                 "blob.delegation_key", self._service.get_user_delegation_key, start, expiry
             )
             key_kw = {"user_delegation_key": udk}
-        account = str(self._service.account_name)
-        self._read_sas = generate_container_sas(
-            account, name, permission=ContainerSasPermissions(read=True),
-            start=start, expiry=expiry, **key_kw,
-        )
+        self._signing = {"account_name": str(self._service.account_name),
+                         "container_name": self._container.container_name,
+                         "start": start, "expiry": expiry, **key_kw}
         self._write_sas = generate_container_sas(
-            account, name, permission=ContainerSasPermissions(create=True, write=True),
-            start=start, expiry=expiry, **key_kw,
+            permission=ContainerSasPermissions(create=True, write=True), **self._signing,
         )
 
     # ------------------------------------------------------------------ URLs for tasks
     def read_url(self, blob_name: str) -> str:
-        """A resource-file URL: the blob URL with the container's read-only SAS."""
-        return f"{self._container.url}/{quote(blob_name, safe='/')}?{self._read_sas}"
+        """A resource-file URL: the blob's URL with a read-only SAS for that blob alone
+        (no SAS with a `pool_identity`: the task definition names the identity)."""
+        if self._settings.pool_identity:
+            return self._blob_url(blob_name)
+        return self.download_url(blob_name)
+
+    def download_url(self, blob_name: str) -> str:
+        """The blob's URL with a read-only SAS for that blob alone, expiring with the job:
+        for a blob the worker downloads itself (a large argument), always signed."""
+        if not self._signing:
+            raise RuntimeError("BlobStore.sign() must be called before its URLs are made")
+        sas = generate_blob_sas(blob_name=blob_name, permission=BlobSasPermissions(read=True),
+                                **self._signing)
+        return f"{self._blob_url(blob_name)}?{sas}"
 
     def output_container_url(self) -> str:
-        """An output-file containerUrl: the container URL with the create/write SAS."""
+        """An output-file containerUrl: the container URL with the create/write SAS (no
+        SAS with a `pool_identity`)."""
+        if self._settings.pool_identity:
+            return self._container.url
         return f"{self._container.url}?{self._write_sas}"
+
+    def _blob_url(self, blob_name: str) -> str:
+        return f"{self._container.url}/{quote(blob_name, safe='/')}"
 
     # ------------------------------------------------------------------ data
     def upload(self, blob_name: str, data: bytes) -> None:

@@ -32,18 +32,20 @@ class TaskFactory:
     """Builds the task definitions of one job as JSON text; the parts all its tasks share
     are encoded once, so a task costs a few string joins (no dicts, no JSON encoder).
 
-    `common_resources` are (url, filePath) pairs every task downloads (the executor's
-    worker and config); `output_container_url` is the container URL with its create/write
-    SAS. Every task runs ``<python_command> abx_worker.py`` unless `body` is given its own
-    command line, with the settings' retry count, task timeout and task retention time, in
-    the settings' ``container_image`` (pulled with `registry`'s credentials when given).
+    `common_resources` are (url, filePath) pairs every task downloads (the executor's worker
+    and config); `output_container_url` is the container URL with its create/write SAS (no
+    SAS with the settings' ``pool_identity``: every resource and output file then names that
+    identity). Every task runs ``<python_command> abx_worker.py`` unless `body` is given its
+    own command line, with the settings' retry count, task timeout and task retention time,
+    in the settings' ``container_image`` (pulled with `registry`'s credentials when given).
     """
 
     def __init__(self, settings: Settings, common_resources: Sequence[tuple[str, str]],
                  output_container_url: str, *, registry: Mapping[str, Any] | None = None
                  ) -> None:
         self._command = ',"commandLine":' + _q(f"{settings.command} {C.WORKER_SCRIPT_FILE}")
-        self._common = [_resource(url, path) for url, path in common_resources]
+        self._identity = _identity(settings.pool_identity)
+        self._common = [_resource(url, path, self._identity) for url, path in common_resources]
         constraints: dict[str, Any] = {"maxTaskRetryCount": settings.max_task_retries}
         if settings.task_timeout is not None:
             constraints["maxWallClockTime"] = iso_duration(settings.task_timeout)
@@ -58,7 +60,7 @@ class TaskFactory:
             tail += ',"containerSettings":' + json.dumps(container, separators=(",", ":"))
         self._tail = tail + "}"
         destination = ('"destination":{"container":{"containerUrl":'
-                       + _q(output_container_url) + ',"path":')
+                       + _q(output_container_url) + self._identity + ',"path":')
         self._output = {  # filePattern, then the blob name, then the upload condition
             condition: ('{"filePattern":', "," + destination,
                         '}},"uploadOptions":{"uploadCondition":"' + condition + '"}}')
@@ -81,7 +83,8 @@ class TaskFactory:
         uploaded when it completes, whatever its exit code. `inline_inputs`: a base64 task
         spec for the worker (an environment setting). `command_line`: instead of the worker.
         """
-        resources = self._common + [_resource(url, path) for url, path in resource_files]
+        resources = self._common + [_resource(url, path, self._identity)
+                                    for url, path in resource_files]
         outputs = []
         for files, condition in ((success_files, ON_SUCCESS), (output_files, ON_COMPLETION)):
             head, middle, end = self._output[condition]
@@ -97,8 +100,22 @@ class TaskFactory:
         return "".join(parts)
 
 
-def _resource(url: str, path: str) -> str:
-    return '{"httpUrl":' + _q(url) + ',"filePath":' + _q(path) + "}"
+def resource_file(url: str, path: str, pool_identity: str | None = None) -> dict[str, Any]:
+    """A resource file as a dict (a job preparation task's), naming `pool_identity`
+    (a managed identity's resource id) when given."""
+    entry: dict[str, Any] = json.loads(_resource(url, path, _identity(pool_identity)))
+    return entry
+
+
+def _identity(resource_id: str | None) -> str:
+    """The ``identityReference`` member of a resource or output file (after a comma), or ''."""
+    if not resource_id:
+        return ""
+    return ',"identityReference":{"resourceId":' + _q(resource_id) + "}"
+
+
+def _resource(url: str, path: str, identity: str = "") -> str:
+    return '{"httpUrl":' + _q(url) + ',"filePath":' + _q(path) + identity + "}"
 
 
 def group_collections(tasks: Iterable[tuple[T, int]]) -> Iterator[list[T]]:

@@ -133,6 +133,8 @@ class AzureBatchExecutor(Executor):
         self._shutdown = False
         self._shutdown_lock = threading.Lock()
         ship_user_modules()
+        if _tqdm_lock(initializer):  # tqdm's contrib.concurrent: a lock for local processes
+            initializer, initargs = None, ()
         config_blob = encode_config(initializer, initargs)
         stats = RequestStats()
         store, batch = type(self).connect(resolved, stats, RetryPolicy())
@@ -145,7 +147,8 @@ class AzureBatchExecutor(Executor):
             preparation = None
             if lock is not None:
                 upload_environment(lock, store, layout)
-                preparation = preparation_task(lock, store, layout, local=resolved.local)
+                preparation = preparation_task(lock, store, layout, local=resolved.local,
+                                               pool_identity=resolved.pool_identity)
             registry = resolved.registry
             pool = batch.ensure_pool(registries=[registry] if registry else [])
             made.pool = pool.created
@@ -207,6 +210,10 @@ class AzureBatchExecutor(Executor):
         of the results consumed; the iterables are then read lazily, so an endless
         generator works in bounded memory. The iterator keeps no reference to a result it
         has yielded.
+
+        A wrapper that replaced `submit` (on the instance, or a subclass: tqdm's
+        ``contrib.concurrent`` counts the futures it returns) sees every call: map() then
+        goes through that `submit`, one task per item, as the stdlib's map() does.
         """
         if chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
@@ -214,6 +221,8 @@ class AzureBatchExecutor(Executor):
             raise TypeError("buffersize must be an integer or None")
         if buffersize is not None and buffersize < 1:
             raise ValueError("buffersize must be None or > 0")
+        if buffersize is None and _submit_replaced(self):
+            return super().map(fn, *iterables, timeout=timeout, chunksize=chunksize)
         end_time = None if timeout is None else timeout + time.monotonic()
         self._check_open()
         ship_user_modules()
@@ -405,6 +414,22 @@ class _Made:
         for closer in (self.batch.close, self.store.close):
             with contextlib.suppress(Exception):  # closing is best effort
                 closer()
+
+
+def _tqdm_lock(initializer: Callable[..., object] | None) -> bool:
+    """Whether `initializer` is tqdm's ``set_lock``, which tqdm's ``contrib.concurrent``
+    passes to every executor it makes: it shares a lock between local processes writing
+    bars, holds a multiprocessing lock that cannot be pickled, and has nothing to do on
+    a node."""
+    owner = getattr(initializer, "__self__", None)
+    return (getattr(initializer, "__name__", None) == "set_lock" and isinstance(owner, type)
+            and owner.__module__.split(".")[0] == "tqdm")
+
+
+def _submit_replaced(executor: AzureBatchExecutor) -> bool:
+    """Whether `submit` is not ours: set on the instance, or overridden by a subclass."""
+    return ("submit" in vars(executor)
+            or type(executor).submit is not AzureBatchExecutor.submit)
 
 
 def _failed(exc: BaseException) -> Future[Any]:

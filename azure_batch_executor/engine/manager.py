@@ -50,6 +50,7 @@ from .dispatch import Dispatcher
 from .lifecycle import WorkItem, WorkTable, broken, end, fail, settle
 from .output import echo
 from .pools import PoolWatcher
+from .progress import Progress
 from .state import JobContext
 from .usage import UsageMeter
 from .watch import Watcher
@@ -98,6 +99,8 @@ class Manager(threading.Thread):
         self.cleanup = BlobCleanup(ctx.services.store, ctx.services.layout,
                                    settings.blob_retention)
         self.cleanup_started: Future[None] | None = None
+        self.resolved = 0  # futures this thread resolved from completed tasks
+        self.progress = Progress.start(settings.progress, ctx.services.layout.job_id)
         _contexts.add(ctx)
 
     # ------------------------------------------------------------------ the loop
@@ -111,6 +114,7 @@ class Manager(threading.Thread):
                 self.dispatch_pending()
                 self.collect_completed()
                 self.check_health()
+                self.show_progress()
                 if self.done():
                     break
             self.finish_job()
@@ -118,6 +122,7 @@ class Manager(threading.Thread):
             self.terminate_broken(exc)
         finally:
             self.io.shutdown(wait=False)
+            self.close_progress()
 
     def wait_for_work(self) -> None:
         ctx = self.ctx
@@ -164,6 +169,7 @@ class Manager(threading.Thread):
         fatal: BaseException | None = None
         for task, _ in mine:
             self.usage.task_completed(task)
+        self.resolved += len(mine)
         for (task, item), fut in [(pair, self.io.submit(self.fetch_outcome, *pair))
                                   for pair in mine]:
             fatal = self.resolve(item, task, fut) or fatal
@@ -228,6 +234,20 @@ class Manager(threading.Thread):
                     self.ctx.services.batch.preparation_failures, self.ctx.services.layout.job_id)
                 if failures:  # the same lock fails alike on every node: fail it all now
                     raise preparation_error(env_id, failures[0])
+
+    def show_progress(self) -> None:
+        """Redraw the progress bar (`progress.Progress`), if there is one: the futures
+        resolved of the work items submitted so far, the pool's wait in its postfix."""
+        if self.progress is not None:
+            with contextlib.suppress(Exception):  # a bar never fails the executor
+                self.progress.show(self.resolved, self.ctx.queue.counter, self.pools.postfix)
+
+    def close_progress(self) -> None:
+        if self.progress is not None:
+            self.show_progress()
+            with contextlib.suppress(Exception):  # a bar never fails the executor
+                self.progress.close()
+            self.progress = None
 
     # ------------------------------------------------------------------ endings
     def finish_job(self) -> None:

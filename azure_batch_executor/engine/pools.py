@@ -72,6 +72,7 @@ class PoolWatcher:
         self.next_status = 0.0
         self.start_failure: StartTaskFailure | None = None
         self.elsewhere: dict[bool, int] = {}  # nodes other pools hold, by kind (dedicated?)
+        self.postfix = ""  # while waiting for nodes: the status, for the progress bar
 
     # ------------------------------------------------------------------ the check
     def due_in(self) -> float:
@@ -121,6 +122,7 @@ class PoolWatcher:
                      status.usable, human_duration(now - self.waiting_since))
         self.waiting_since = None
         self.said = False
+        self.postfix = ""
         self.start_failure = None
         self.elsewhere.clear()
 
@@ -132,6 +134,7 @@ class PoolWatcher:
         if status.nodes.get("starttaskfailed") and self.start_failure is None:
             self.start_failure = self.attempt(self.batch.start_task_failure)
         cause = self.cause(status)
+        self.postfix = f"waiting for nodes {human_duration(elapsed)}: {describe(status, None)}"
         final = cause.final(status, self)
         ending = final or elapsed >= s.pool_start_timeout
         first = not self.said and (ending or elapsed >= self.grace)

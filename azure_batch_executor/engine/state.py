@@ -44,8 +44,9 @@ class Services:
     pool_created: bool = False  # this executor created its pool (delete_pool_when_done)
 
     def object_url(self, digest: str) -> str:
-        """Where nodes download a large argument (`wire.codec.Divert`): its blob's read URL."""
-        return self.store.read_url(self.layout.shared_blob(digest))
+        """Where nodes download a large argument (`wire.codec.Divert`): its blob's read URL,
+        signed even with a pool identity (the worker downloads it without one)."""
+        return self.store.download_url(self.layout.shared_blob(digest))
 
 
 @dataclass(eq=False)

@@ -20,6 +20,7 @@ from typing import Any
 
 from .. import constants as C
 from ..cloud.ports import BlobPort, PreparationFailure
+from ..cloud.taskdef import resource_file
 from ..errors import EnvironmentPreparationError
 from ..wire.layout import JobLayout
 from . import prepare
@@ -45,13 +46,14 @@ def upload_environment(lock: EnvironmentLock, store: BlobPort, layout: JobLayout
 
 
 def preparation_task(lock: EnvironmentLock, store: BlobPort, layout: JobLayout, *,
-                     local: bool) -> dict[str, Any]:
+                     local: bool, pool_identity: str | None = None) -> dict[str, Any]:
     """The job's ``jobPreparationTask``. On the local stack (`local`) uv uses the host's
-    interpreters and a cache that outlives the stack (no interpreter download)."""
-    resources = [{"httpUrl": store.read_url(layout.prepare_blob()),
-                  "filePath": C.PREPARE_SCRIPT_FILE}]
-    resources += [{"httpUrl": store.read_url(JobLayout.environment_blob(lock.env_id, name)),
-                   "filePath": name} for name, _ in _files(lock)]
+    interpreters and a cache that outlives the stack (no interpreter download). Its resource
+    files name `pool_identity` (the settings') when given, and carry no SAS then."""
+    resources = [resource_file(store.read_url(layout.prepare_blob()), C.PREPARE_SCRIPT_FILE,
+                               pool_identity)]
+    resources += [resource_file(store.read_url(JobLayout.environment_blob(lock.env_id, name)),
+                                name, pool_identity) for name, _ in _files(lock)]
     environment = {"ABX_ENV_ID": lock.env_id, "ABX_PYTHON_VERSION": lock.python_version,
                    "ABX_UV_VERSION": C.UV_VERSION,
                    "ABX_PYTHON_DOWNLOADS": "never" if local else "automatic"}

@@ -85,6 +85,10 @@ class ResourceFile:
     file_path: str
     blob_name: str
 
+    def __repr__(self) -> str:  # its URL's SAS signature masked: reprs end up in logs
+        return (f"ResourceFile(http_url={mask_secrets(self.http_url)!r}, "
+                f"file_path={self.file_path!r}, blob_name={self.blob_name!r})")
+
 
 class client:
     """The seed's SuperBatch client: build resource/output files, add tasks, `run()`.

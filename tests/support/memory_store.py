@@ -44,6 +44,9 @@ class MemoryBlobStore:
     def read_url(self, blob_name: str) -> str:
         return f"{self.container_url}/{blob_name}?sp=r&sig={self.SECRET_SIG}"
 
+    def download_url(self, blob_name: str) -> str:
+        return f"{self.container_url}/{blob_name}?sp=r&sig={self.SECRET_SIG}"
+
     def output_container_url(self) -> str:
         return f"{self.container_url}?sp=cw&sig={self.SECRET_SIG}"
 

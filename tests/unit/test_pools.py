@@ -291,3 +291,19 @@ def test_an_empty_fixed_pool_waits_then_names_the_resize() -> None:
     with pytest.raises(PoolStartError, match=r"the pool asks for no node .* az batch pool "
                                              r"resize --pool-id p --target-dedicated-nodes N"):
         w.check(1)
+
+
+def test_the_progress_postfix_shows_the_wait_while_nodes_start() -> None:
+    clock = Clock()
+    pool = ScriptedPool({"starting": 2}, allocation_state="resizing", target_dedicated=2)
+    w = watcher(pool, clock, interval=30)
+    assert w.postfix == ""
+    w.check(4)
+    clock.now += C.HEALTH_CHECK_INTERVAL
+    w.check(4)
+    assert w.postfix == ("waiting for nodes 10s: allocation resizing, 0 of 2 target node(s): "
+                         "2 starting")
+    pool.status = replace(pool.status, nodes={"idle": 2}, allocation_state="steady")
+    clock.now += C.HEALTH_CHECK_INTERVAL
+    w.check(4)
+    assert w.postfix == ""  # nodes ready: the bar shows the count only
