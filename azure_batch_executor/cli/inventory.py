@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import constants as C
-from ..cloud.batch import pool_metadata
 from ..cloud.codes import NotFound
+from ..cloud.pools import pool_metadata
 from ..wire.layout import JobLayout
 from .accounts import Account, iso, state
 

@@ -13,6 +13,8 @@ side imports ``azure.*``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from azure.core.exceptions import (
     ClientAuthenticationError,
     HttpResponseError,
@@ -82,3 +84,19 @@ def never_reached(exc: BaseException) -> bool:
 def is_service_error(exc: BaseException) -> bool:
     """True for an error reply of the service (as opposed to a bug of ours)."""
     return isinstance(exc, HttpResponseError) or bool(error_code(exc))
+
+
+def lower(value: Any) -> str:
+    """An SDK enum or raw string, lowercased: the service may send PascalCase the SDK's
+    case-sensitive enums do not recognise (then the SDK leaves a plain str)."""
+    return str(getattr(value, "value", value)).lower()
+
+
+def service_message(exc: HttpResponseError) -> str:
+    """The service's message of an error reply, its first line."""
+    message = getattr(getattr(exc, "error", None), "message", None) or exc.message or ""
+    return str(message).splitlines()[0] if message else type(exc).__name__
+
+
+class JobGone(Exception):
+    """The job is no longer active or the pool was deleted."""

@@ -49,7 +49,6 @@ import logging
 import os
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from pathlib import Path
@@ -69,12 +68,10 @@ from ..nodeenv.jobprep import preparation_task, upload_environment, worker_comma
 from ..nodeenv.lock import make_lock
 from ..wire import worker
 from ..wire.codec import (
-    Call,
     Divert,
     SharedObject,
     SharedPayload,
     encode_call,
-    encode_chunk,
     encode_config,
     encode_shared,
     ship_user_modules,
@@ -84,6 +81,7 @@ from . import accounts, manager
 from . import logs as _logs
 from .accounts import with_local_stack
 from .lifecycle import WorkItem, cancel
+from .mapping import ChunkSubmitter, chunks, failed, result_iterator
 from .output import TaskOutput
 from .output import decode as decode_output
 from .state import JobContext, Services
@@ -187,12 +185,14 @@ class AzureBatchExecutor(Executor):
         TaskPicklingError naming it.
         """
         self._check_open()
+        if not callable(fn):  # as the stdlib's future would fail, but before any task
+            return failed(TypeError(_not_callable(fn, "submit")))
         ship_user_modules()
         divert = Divert(self._ctx.services.object_url)
         try:
             spec = encode_call(fn, args, kwargs, divert)
         except TaskPicklingError as exc:
-            return _failed(exc)
+            return failed(exc)
         return self._enqueue(spec, None, chunked=False, objects=divert.objects)
 
     def map(
@@ -215,6 +215,8 @@ class AzureBatchExecutor(Executor):
         ``contrib.concurrent`` counts the futures it returns) sees every call: map() then
         goes through that `submit`, one task per item, as the stdlib's map() does.
         """
+        if not callable(fn):  # the stdlib's first result would raise it: no task made
+            raise TypeError(_not_callable(fn, "map"))
         if chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
         if buffersize is not None and not isinstance(buffersize, int):
@@ -228,13 +230,13 @@ class AzureBatchExecutor(Executor):
         ship_user_modules()
         payload = SharedPayload(next(self._payload_ids), encode_shared(fn))
         self._ctx.queue.shared[payload.payload_id] = payload
-        chunks = _chunks(zip(*iterables), chunksize)  # noqa: B905 - stops at the shortest
-        submit = _ChunkSubmitter(self, payload.payload_id)
+        pieces = chunks(zip(*iterables), chunksize)  # noqa: B905 - stops at the shortest
+        submit = ChunkSubmitter(self, payload.payload_id)
         if buffersize is None:
-            futures = collections.deque(submit(chunk) for chunk in chunks)
-            return _result_iterator(futures, end_time, None, submit)
-        futures = collections.deque(submit(chunk) for chunk in itertools.islice(chunks, buffersize))
-        return _result_iterator(futures, end_time, chunks, submit)
+            futures = collections.deque(submit(chunk) for chunk in pieces)
+            return result_iterator(futures, end_time, None, submit)
+        futures = collections.deque(submit(chunk) for chunk in itertools.islice(pieces, buffersize))
+        return result_iterator(futures, end_time, pieces, submit)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False,
                  terminate: bool = False) -> None:
@@ -432,85 +434,11 @@ def _submit_replaced(executor: AzureBatchExecutor) -> bool:
             or type(executor).submit is not AzureBatchExecutor.submit)
 
 
-def _failed(exc: BaseException) -> Future[Any]:
-    future: Future[Any] = Future()
-    future.set_exception(exc)
-    return future
-
-
-def _chunks(calls: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[Call]]:
-    """The calls of a map(), `size` at a time, read lazily."""
-    while True:
-        chunk: list[Call] = [(args, {}) for args in itertools.islice(calls, size)]
-        if not chunk:
-            return
-        yield chunk
-
-
-class _ChunkSubmitter:
-    """Submits one map() chunk as a task of the executor (held by a weakref, as the stdlib's
-    map iterator does: a live iterator does not keep a dropped executor alive)."""
-
-    def __init__(self, executor: AzureBatchExecutor, payload_id: int) -> None:
-        self.executor_ref = weakref.ref(executor)
-        self.payload_id = payload_id
-        self.shared_file = executor._ctx.services.layout.shared_file(payload_id)
-
-    def __call__(self, chunk: list[Call]) -> Future[Any]:
-        executor = self.executor_ref()
-        if executor is None:
-            raise RuntimeError("cannot schedule new futures after the executor was collected")
-        divert = Divert(executor._ctx.services.object_url)
-        try:
-            spec = encode_chunk(self.shared_file, chunk, divert)
-        except TaskPicklingError as exc:
-            return _failed(exc)
-        return executor._enqueue(spec, self.payload_id, chunked=True, objects=divert.objects)
-
-    def interrupted(self, exc: BaseException) -> None:
-        executor = self.executor_ref()
-        if executor is not None:
-            executor._interrupted(exc)
-
-
-def _result_iterator(futures: collections.deque[Future[Any]], end_time: float | None,
-                     chunks: Iterator[list[Call]] | None, submit: _ChunkSubmitter
-                     ) -> Iterator[Any]:
-    """Yield the results of chunk futures in order, as Executor.map does: with `chunks`, one
-    more chunk is submitted each time one is consumed (`buffersize`). Nothing here refers to
-    a value once it is yielded. An interrupt (KeyboardInterrupt, SystemExit) terminates the
-    executor's work; any other way out cancels the futures not consumed."""
-    try:
-        futures.reverse()
-        while futures:
-            if chunks is not None:
-                chunk = next(chunks, None)
-                if chunk is not None:
-                    futures.appendleft(submit(chunk))
-            pairs = _result_or_cancel(futures.pop(), end_time)
-            pairs.reverse()
-            while pairs:
-                if not pairs[-1][0]:
-                    raise pairs.pop()[1]
-                yield pairs.pop()[1]
-    except BaseException as exc:
-        if not isinstance(exc, (Exception, GeneratorExit)):
-            submit.interrupted(exc)
-        raise
-    finally:
-        for future in futures:
-            future.cancel()
-
-
-def _result_or_cancel(future: Future[Any], end_time: float | None) -> Any:
-    try:
-        try:
-            return future.result(None if end_time is None else end_time - time.monotonic())
-        finally:
-            future.cancel()
-    finally:
-        del future
-
-
 def _worker_source() -> bytes:
     return Path(worker.__file__).read_bytes()
+
+
+def _not_callable(fn: object, method: str) -> str:
+    rest = "*iterables" if method == "map" else "*args"
+    return (f"{type(fn).__name__!r} object is not callable: {method}() takes the function "
+            f"first, then its arguments: {method}(fn, {rest})")

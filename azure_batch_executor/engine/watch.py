@@ -28,8 +28,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .. import constants as C
-from ..cloud.batch import CompletionFeed, JobGone
-from ..cloud.codes import error_code, is_gone, is_transient
+from ..cloud.codes import JobGone, error_code, is_gone, is_transient
+from ..cloud.completions import CompletionFeed
 from ..cloud.ports import BatchPort, CompletedTask
 from ..cloud.retry import patience, retry_after
 from ..config import Settings, first_line

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .. import constants as C
-from ..cloud.batch import JobGone
+from ..cloud.codes import JobGone
 from ..cloud.ports import BatchPort, BlobPort, CompletedTask
 from ..config import Settings, mask_secrets
 from ..engine.watch import Watcher

@@ -211,7 +211,9 @@ def _dumps(obj: Any, what: str) -> bytes:
         return dumps(obj)
     except Exception as exc:
         raise TaskPicklingError(
-            f"cannot pickle {what}: {_describe(obj)} ({type(exc).__name__}: {exc})"
+            f"cannot pickle {what}: {_describe(obj)} ({type(exc).__name__}: {exc}); pass "
+            "what is needed to recreate it (a path, a URL, its settings) and create it in the "
+            "function or the initializer"
         ) from exc
 
 

@@ -20,7 +20,7 @@ import pytest
 from support.batch_sdk_fake import FAKE_SETTINGS
 
 from azure_batch_executor import constants as C
-from azure_batch_executor.cloud.batch import autoscale_formula
+from azure_batch_executor.cloud.pools import autoscale_formula
 from azure_batch_executor.cloud.ports import PoolStatus, ResizeError, StartTaskFailure
 from azure_batch_executor.config import Settings
 from azure_batch_executor.emulator.autoscale import Context, evaluate, parse

@@ -16,7 +16,8 @@ import pytest
 from support.http_errors import service_error
 
 from azure_batch_executor import constants as C
-from azure_batch_executor.cloud.batch import CompletionFeed, JobGone
+from azure_batch_executor.cloud.codes import JobGone
+from azure_batch_executor.cloud.completions import CompletionFeed
 from azure_batch_executor.cloud.ports import CompletedTask
 from azure_batch_executor.config import Settings
 from azure_batch_executor.engine.watch import MAX_POLL_FAILURES, Watcher, max_poll_interval

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.waiting import wait_until
 
 from azure_batch_executor import AzureBatchExecutor, cli
 from azure_batch_executor.local import LocalStack
@@ -61,11 +61,10 @@ def kept_job(stack: LocalStack) -> str:
 def eventually(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
     """Whether `predicate()` comes true within `timeout` s (asked every 50 ms): for a
     state another process moves on its own time (a task added, a job deleted)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
+    try:
+        wait_until(predicate, "a condition", timeout)
+    except AssertionError:
+        return False
     return True
 
 

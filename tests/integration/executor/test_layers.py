@@ -13,7 +13,8 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError, ServiceResponseError
 
 from azure_batch_executor.cloud import storage as storage
-from azure_batch_executor.cloud.batch import BatchService, lower
+from azure_batch_executor.cloud.batch import BatchService
+from azure_batch_executor.cloud.codes import lower
 from azure_batch_executor.cloud.retry import RequestStats, RetryPolicy
 from azure_batch_executor.cloud.storage import BlobStore
 from azure_batch_executor.config import Settings

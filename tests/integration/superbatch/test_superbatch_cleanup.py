@@ -8,7 +8,7 @@ import contextlib
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from azure_batch_executor.cloud.batch import lower
+from azure_batch_executor.cloud.codes import lower
 from azure_batch_executor.cloud.retry import RequestStats, RetryPolicy
 from azure_batch_executor.engine.accounts import connect
 
