@@ -8,11 +8,11 @@ exactly what a client sends; the emulator runs in strict mode.
 from __future__ import annotations
 
 import re
-import time
 from urllib.parse import unquote
 
 import pytest
 from compat_kit import signed
+from support.waiting import wait_until
 
 from azure_batch_executor.emulator import BatchEmulator
 
@@ -39,13 +39,7 @@ def _job(emulator: BatchEmulator, job_id: str, pool_id: str = "p") -> None:
 
 
 def _wait(probe, timeout: float = 20.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.03)
-    raise AssertionError("condition not reached")
+    return wait_until(probe, "the emulator's state", timeout)
 
 
 def test_delete_without_content_length_signs_an_empty_line(emulator: BatchEmulator) -> None:
