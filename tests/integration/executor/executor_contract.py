@@ -19,7 +19,6 @@ import sys
 import textwrap
 import threading
 import time
-import uuid
 from concurrent import futures
 from concurrent.futures import (
     ALL_COMPLETED,
@@ -36,9 +35,9 @@ from concurrent.futures._base import (
     PENDING,
     RUNNING,
 )
-from pathlib import Path
 
 import pytest
+from support.gates import Gate, wait_gate
 
 TIMEOUT = 60.0  # deadline for anything that should happen
 
@@ -50,20 +49,6 @@ def mul(x, y):
 
 def capture(*args, **kwargs):
     return args, kwargs
-
-
-def wait_gate(path, value=None):
-    """Block until the gate at `path` is open, then return `value`: a shared flock, which
-    waits while the test holds the gate's exclusive lock (dropped by `Gate.open()`, or by
-    the end of the test's process) and is granted at once on any other path (e.g. "/")."""
-    import fcntl
-
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-    finally:
-        os.close(fd)
-    return value
 
 
 def raise_after_gate(path):
@@ -85,23 +70,6 @@ def get_init_status():
 
 def init_fail():
     raise ValueError("error in initializer")
-
-
-class Gate:
-    """A gate tasks can wait on (`wait_gate`): a file the test holds an exclusive flock on
-    until `open()`; tasks of the local stack run on this machine and see the same lock."""
-
-    def __init__(self, directory: Path) -> None:
-        import fcntl
-
-        self.path = str(directory / f"gate-{uuid.uuid4().hex}")
-        self._fd: int | None = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(self._fd, fcntl.LOCK_EX)
-
-    def open(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # drops the lock: every waiting task goes on
-            self._fd = None
 
 
 def create_future(state=PENDING, exception=None, result=None):

@@ -6,6 +6,7 @@ import time
 from concurrent.futures import wait
 
 import pytest
+from support.waiting import wait_until
 
 from azure_batch_executor import TaskTerminatedError
 
@@ -27,7 +28,9 @@ def _live_tasks(batch_client, job_id: str) -> list[str]:
     in the active state" but "will not be scheduled" once the job is terminated."""
     job = str(batch_client.get_job(job_id, select=["id", "state"]).state).lower()
     assert job.endswith(("terminating", "completed")), job
-    time.sleep(0.5)  # an active task that was scheduled would be running by now
+    # once the job is completed its tasks are never scheduled again: wait for that
+    wait_until(lambda: str(batch_client.get_job(job_id, select=["id", "state"]).state)
+               .lower().endswith("completed"), "the job to be terminated")
     states = {t.id: str(t.state).lower() for t in batch_client.list_tasks(
         job_id, select=["id", "state"])}
     return [i for i, s in states.items() if s.endswith(("running", "preparing"))]
