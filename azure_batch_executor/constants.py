@@ -75,6 +75,17 @@ MIN_POLL_INTERVAL = 0.1  # seconds: the poller's first tick after new tasks, dou
 # up to this), on Azure and on the local stack; the max_poll_interval setting overrides it.
 DEFAULT_MAX_POLL_INTERVAL = 10.0
 LOCAL_MAX_POLL_INTERVAL = 2.0
+# Tasks queued at Batch beyond max_workers, per worker (the queue_depth setting's default).
+# A task added when a slot frees waits the scheduling latency L (2-5 s on Azure, as the
+# emulator models it) before it may start, and the queue of Q tasks lasts Q x D / S seconds
+# (tasks of D seconds on S slots): Q >= S x L / D keeps every slot busy. With D = 2 s and
+# L = 5 s that is 2.5 per slot (benchmarks/README.md, "Slots never idle").
+QUEUE_DEPTH_PER_WORKER = 3
+# map(chunksize=None): seconds a task should run (the chunk_target setting's defaults). On
+# Azure a task's fixed cost is seconds (add, schedule, start, transfer: benchmarks/README.md,
+# "Chunks"), so 30 s keeps it under a tenth; on the local stack it is ~0.1 s.
+DEFAULT_CHUNK_TARGET = 30.0
+LOCAL_CHUNK_TARGET = 1.0
 HEALTH_CHECK_INTERVAL = 10.0  # seconds between checks that the job and pool still exist
 JOB_MAX_WALL_CLOCK_DAYS = 6  # the default of the job's wall-clock limit (job_max_wall_clock) ...
 SAS_EXPIRY_MARGIN = 3600.0  # ... the task SAS tokens outlive it by this many seconds ...

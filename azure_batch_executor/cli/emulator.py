@@ -10,6 +10,7 @@ Azurite as well. Errors a user can fix (a bad option, the port in use) are
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any
 
 from .serving import CommandError, check_at_least, listen_error, serve
@@ -41,6 +42,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--allocation-delay", type=float, default=0.0, metavar="SECONDS",
                         help="how long a new node boots (in 'starting') before its start "
                              "task runs; default 0")
+    parser.add_argument("--scheduling-latency", default="0", metavar="MIN-MAX",
+                        help="seconds a task waits after being added or requeued before it "
+                             "may start, drawn uniformly from MIN-MAX (e.g. 2-5) or a "
+                             "single number; emulates Azure Batch's scheduling latency; "
+                             "default 0")
     parser.set_defaults(handler=run)
     return parser
 
@@ -55,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.allocation_delay >= 0:
         raise CommandError(f"--allocation-delay {args.allocation_delay} is not a delay: pass "
                            "0 or more seconds")
+    latency = parse_latency(args.scheduling_latency)
 
     from ..emulator import BatchEmulator, tune_gc_for_serving
 
@@ -62,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
                              host=args.host, port=args.port, path_prefix=args.path_prefix,
                              realistic_casing=args.realistic_casing,
                              container_path_prefix=args.container_path_prefix,
-                             allocation_delay=args.allocation_delay)
+                             allocation_delay=args.allocation_delay,
+                             scheduling_latency=latency)
 
     def start() -> dict[str, str]:
         emulator.start()
@@ -77,3 +85,18 @@ def run(args: argparse.Namespace) -> int:
         return serve(start, emulator.stop)
     except OSError as exc:
         raise listen_error(exc, args.host, args.port) from None
+
+
+def parse_latency(text: str) -> tuple[float, float]:
+    """`--scheduling-latency`: "MIN-MAX" or one number of seconds, 0 <= MIN <= MAX."""
+    parts = text.split("-")
+    try:
+        if len(parts) > 2:
+            raise ValueError(text)
+        lo, hi = float(parts[0]), float(parts[-1])
+    except ValueError:
+        lo = hi = math.nan
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo <= hi):
+        raise CommandError(f"--scheduling-latency {text!r} is not a latency: pass seconds as "
+                           "MIN-MAX with 0 <= MIN <= MAX (e.g. 2-5), or one number (e.g. 3)")
+    return lo, hi

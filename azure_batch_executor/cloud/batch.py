@@ -85,9 +85,13 @@ class BatchService(PoolRequests):
 
     # ------------------------------------------------------------------ pool and job
     def create_job(self, job_id: str, environment: Mapping[str, str] | None = None,
-                   preparation: Mapping[str, Any] | None = None) -> None:
+                   preparation: Mapping[str, Any] | None = None,
+                   max_parallel_tasks: int | None = None) -> None:
         """Create the job; `environment`: variables every task of the job gets (the job's
-        common environment settings); `preparation`: its job preparation task (JSON)."""
+        common environment settings); `preparation`: its job preparation task (JSON);
+        `max_parallel_tasks`: the most of its tasks Batch runs at once (the job's
+        ``maxParallelTasks``, REST "Job - Add": "The maximum number of tasks that can be
+        executed in parallel for the job"; None: unlimited, the pool's slots bound them)."""
         body: dict[str, Any] = {
             "id": job_id, "poolInfo": {"poolId": self._settings.pool_id},
             "onAllTasksComplete": "noaction", "onTaskFailure": "noaction",
@@ -99,6 +103,8 @@ class BatchService(PoolRequests):
                                                  for k, v in environment.items()]
         if preparation:
             body["jobPreparationTask"] = dict(preparation)
+        if max_parallel_tasks is not None:
+            body["maxParallelTasks"] = max_parallel_tasks
         try:
             self._call("batch.create_job", self.client.create_job, body)
         except HttpResponseError as exc:
@@ -189,7 +195,16 @@ class BatchService(PoolRequests):
     def completed_since(self, job_id: str, since: dt.datetime | None) -> list[CompletedTask]:
         """Completed tasks whose state changed after `since` (all completed when None), with
         their last attempt's times, retry and requeue counts and node (for the usage)."""
-        flt = "state eq 'completed'"
+        return self._listing(job_id, since, "state eq 'completed'")
+
+    def transitions_since(self, job_id: str, since: dt.datetime | None) -> list[CompletedTask]:
+        """Like `completed_since`, with the tasks that started running after `since` too
+        (their `state` is "running"): one listing shows both the calls that started and
+        those that ended (OData ``or``, as in "Create queries to list Batch resources
+        efficiently", learn.microsoft.com/azure/batch/batch-efficient-list-queries)."""
+        return self._listing(job_id, since, "(state eq 'running' or state eq 'completed')")
+
+    def _listing(self, job_id: str, since: dt.datetime | None, flt: str) -> list[CompletedTask]:
         if since is not None:
             stamp = since.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             flt += f" and stateTransitionTime gt DateTime'{stamp}'"
@@ -220,6 +235,7 @@ class BatchService(PoolRequests):
                     retry_count=int(info.retry_count or 0) if info else 0,
                     requeue_count=int(info.requeue_count or 0) if info else 0,
                     node_id=t.node_info.node_id if t.node_info else None,
+                    state=lower(t.state) if t.state else "completed",
                 ))
         return out
 

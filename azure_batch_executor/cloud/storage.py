@@ -12,7 +12,9 @@ managed identity); only `download_url`, for the blobs the worker fetches itself,
 signed. Every request goes through `retry.RetryPolicy` and is counted: Blob's throttling and
 busy replies (503 `ServerBusy`, 500 `OperationTimedOut`), timeouts and a body cut short are
 waited out for up to 15 minutes, honouring `Retry-After`; the storage SDK's own retries are
-off, so a download is never retried twice over.
+off, so a download is never retried twice over (but for the SDK's three reads of a body cut
+short, which it does whatever its settings: once they fail, the download is a transient
+failure too, `_cut_short_is_transient`).
 """
 
 from __future__ import annotations
@@ -21,14 +23,17 @@ import contextlib
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from azure.core.exceptions import (
+    DecodeError,
     HttpResponseError,
+    IncompleteReadError,
     ResourceExistsError,
     ResourceNotFoundError,
+    ServiceResponseError,
 )
 from azure.storage.blob import (
     BlobSasPermissions,
@@ -46,6 +51,7 @@ from .retry import RequestStats, RetryPolicy, http_transport, naming_credentials
 log = logging.getLogger(__name__)
 
 _DELETE_BATCH = 256  # the most sub-requests a blob batch request may hold
+_CUT_SHORT = (IncompleteReadError, DecodeError, ServiceResponseError)
 
 T = TypeVar("T")
 
@@ -193,7 +199,8 @@ class BlobStore:
     def download(self, blob_name: str) -> bytes | None:
         """The blob's bytes, or None when it does not exist."""
         def get() -> bytes:
-            return self._container.download_blob(blob_name).readall()
+            with _cut_short_is_transient():
+                return self._container.download_blob(blob_name).readall()
 
         try:
             return self._call("blob.get", get)
@@ -211,9 +218,10 @@ class BlobStore:
             offset = max(0, size - nbytes)
 
             def get() -> bytes:
-                return self._container.download_blob(
-                    blob_name, offset=offset, length=size - offset
-                ).readall()
+                with _cut_short_is_transient():
+                    return self._container.download_blob(
+                        blob_name, offset=offset, length=size - offset
+                    ).readall()
 
             data = self._call("blob.get", get)
         except (HttpResponseError, OSError):
@@ -251,3 +259,42 @@ class BlobStore:
 
     def close(self) -> None:
         self._service.close()
+
+
+@contextlib.contextmanager
+def _cut_short_is_transient() -> Iterator[None]:
+    """A download whose body kept being cut short raises `IncompleteReadError` (transient:
+    `retry.RetryPolicy` tries it again), not what the storage SDK raises.
+
+    Whatever `retry_total` says, the SDK reads a download's body up to 3 times (a new GET
+    each, 1 s apart) when it is cut short (a connection reset mid-body, a truncated or
+    undecodable reply), then gives up with a bare `HttpResponseError` wrapping the
+    transport's error: no status, so not transient, and the task's result would be lost
+    to three resets in a row that a retry a second later gets past."""
+    try:
+        yield
+    except HttpResponseError as exc:
+        if exc.status_code is not None or isinstance(exc, IncompleteReadError) \
+                or not _transport_failure(exc):
+            raise
+        raise IncompleteReadError(message=f"the download's body was cut short: {exc}",
+                                  error=exc) from exc
+
+
+def _transport_failure(exc: BaseException) -> bool:
+    """True when `exc` wraps (as `inner_exception` or cause, at any depth) a failure of the
+    connection rather than a reply: a body cut short or undecodable, a reset, a timeout
+    (requests' and urllib3's errors are `OSError`s or urllib3 `HTTPError`s, told by their
+    module: urllib3 comes with the storage SDK's transport, not as our dependency)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        link = todo.pop()
+        if link is None or id(link) in seen:
+            continue
+        seen.add(id(link))
+        if isinstance(link, (*_CUT_SHORT, OSError)) or any(
+                k.__module__.split(".")[0] == "urllib3" for k in type(link).__mro__):
+            return True
+        todo += [getattr(link, "inner_exception", None), link.__cause__, link.__context__]
+    return False

@@ -97,6 +97,12 @@ class Settings:
     poll_interval: float = C.DEFAULT_POLL_INTERVAL
     # The cap of the idle backoff (None: 10 s on Azure, 2 s on the local stack; engine/watch.py)
     max_poll_interval: float | None = None
+    # Tasks added to Batch's queue beyond max_workers, so that a slot that frees starts its
+    # next task at once (None: 3 per worker; 0: add a task only when a slot is free)
+    queue_depth: int | None = None
+    # map(chunksize=None): chunks sized so that a task runs about this many seconds (None:
+    # 1 s on the local stack, 30 s on Azure, where a task's fixed cost is seconds)
+    chunk_target: float | None = None
     echo_output: bool = True  # a task's stdout/stderr echoed on the client's
     # A tqdm bar of the tasks done (docs/logging.md#progress): "auto" (on when stderr is a
     # terminal or in a notebook), True or False

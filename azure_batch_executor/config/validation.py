@@ -142,6 +142,18 @@ def _validate_pool(self: Settings, n: Callable[[str], str]) -> None:
         raise ConfigurationError(
             f"{n('max_poll_interval')}={idle!r}: must be seconds >= {n('poll_interval')}"
             f" ({poll!r}), or None for the default")
+    depth = self.queue_depth
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int)
+                              or depth < 0):
+        raise ConfigurationError(
+            f"{n('queue_depth')}={depth!r}: must be an int >= 0 (tasks queued at Batch "
+            "beyond max_workers), or None for 3 per worker")
+    target = self.chunk_target
+    if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
+                               or not math.isfinite(target) or target <= 0):
+        raise ConfigurationError(
+            f"{n('chunk_target')}={target!r}: must be seconds > 0 (how long a map() task "
+            "should run), or None for the default")
     if not isinstance(self.echo_output, bool):
         raise ConfigurationError(
             f"{n('echo_output')}={self.echo_output!r}: must be True or False")

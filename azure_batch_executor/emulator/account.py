@@ -22,9 +22,13 @@ and `reset()` puts it back as the emulator was started:
     set_autoscale_min_interval(seconds), evaluate_autoscale_now(pool_id)
         POST   /_emulator/autoscale       {min_interval}: seconds standing for PT5M, or null
         POST   /_emulator/pools/{poolId}/evaluateautoscale   run the formula now
+    set_scheduling_latency(lo, hi), scheduling_latency()
+        POST   /_emulator/scheduling-latency  {min, max}: seconds from entering `active` to
+                                               the first chance of a slot; answers as GET
+        GET    /_emulator/scheduling-latency  {min, max}
 
 The behaviours and their sources are in docs/dev/emulator-rest.md ("What real accounts
-meet", "Autoscale"); the model side is `quotas.py`, `throttling.py`,
+meet", "Autoscale", "Scheduling latency"); the model side is `quotas.py`, `throttling.py`,
 `models/account_ops.py` and `models/autoscale_ops.py`.
 
 Imports: the standard library and sibling emulator modules (`exceptions`, `models`,
@@ -38,6 +42,7 @@ from typing import Any, Protocol
 
 from . import exceptions as exc
 from .models import BatchBackend
+from .models.core import latency_range
 from .quotas import ALLOCATION_CODES, Quotas, Scripted, cores_in_use
 from .throttling import Throttler
 
@@ -49,7 +54,7 @@ class AccountControls:
     """BatchEmulator's methods that script the account (see the module docstring)."""
 
     _throttler: Throttler
-    _account_defaults: dict[str, Any]  # quotas and autoscale speed as the emulator started
+    _account_defaults: dict[str, Any]  # quotas, autoscale speed and scheduling latency
 
     def _backend(self) -> BatchBackend:
         raise NotImplementedError
@@ -164,10 +169,30 @@ class AccountControls:
         with backend.op():
             backend.evaluate_autoscale_now(pool_id)
 
+    # --- scheduling latency ----------------------------------------------------------------
+
+    def set_scheduling_latency(self, lo: float, hi: float) -> dict[str, float]:
+        """From now on a task that enters `active` (added, retried, requeued) waits a
+        uniform draw of `lo`..`hi` seconds before it may be placed; (0, 0) turns it off.
+        Tasks already waiting keep their draw. Returns `scheduling_latency()`."""
+        latency = latency_range((lo, hi))
+        backend = self._backend()
+        with backend.op():
+            backend.settings.scheduling_latency = latency
+        return self.scheduling_latency()
+
+    def scheduling_latency(self) -> dict[str, float]:
+        """{"min": seconds, "max": seconds}: the scheduling latency in force."""
+        backend = self._backend()
+        with backend.op(wake=False):
+            lo, hi = backend.settings.scheduling_latency
+        return {"min": lo, "max": hi}
+
     # --- reset -----------------------------------------------------------------------------
 
     def _reset_account(self) -> None:
-        """Throttling off, quotas and autoscale speed as the emulator was started."""
+        """Throttling off; quotas, autoscale speed and scheduling latency (its random draws
+        reseeded) as the emulator was started."""
         self._throttler.clear()
         backend = self._backend()
         defaults = self._account_defaults
@@ -178,6 +203,8 @@ class AccountControls:
                                      low_priority_cores=defaults["low_priority_core_quota"])
             settings.max_active_jobs = defaults["max_active_jobs"]
             settings.autoscale_min_interval = defaults["autoscale_min_interval"]
+            settings.scheduling_latency = defaults["scheduling_latency"]
+            backend.latency_rng.seed(defaults["scheduling_seed"])
 
 
 def _count(count: int) -> int:
@@ -203,6 +230,8 @@ class AccountEmulator(Protocol):
     def reboot_node(self, pool_id: str, node_id: str) -> None: ...
     def set_autoscale_min_interval(self, seconds: float | None) -> None: ...
     def evaluate_autoscale_now(self, pool_id: str) -> None: ...
+    def set_scheduling_latency(self, lo: float, hi: float) -> dict[str, float]: ...
+    def scheduling_latency(self) -> dict[str, float]: ...
 
 
 def admin_route(emu: AccountEmulator, method: str, parts: list[str],
@@ -242,6 +271,11 @@ def admin_route(emu: AccountEmulator, method: str, parts: list[str],
         if route == ("POST", "autoscale"):
             emu.set_autoscale_min_interval(_number(body().get("min_interval")))
             return NO_CONTENT
+        if route == ("GET", "scheduling-latency"):
+            return emu.scheduling_latency()
+        if route == ("POST", "scheduling-latency"):
+            b = body()
+            return emu.set_scheduling_latency(float(b["min"]), float(b.get("max", b["min"])))
     except (KeyError, TypeError, ValueError) as error:
         raise exc.InvalidRequestBody(f"Bad admin request {method} /_emulator/{route[1]}: "
                                      f"{error}. See emulator/account.py for the fields.") from None

@@ -15,6 +15,7 @@ JSON routes that expose the same operations as the Python API:
     POST   /_emulator/reset                                   drop everything
     GET    /_emulator/info                                    url, account name, settings
     .../throttle, quotas, allocation-failures, unusable-boots, autoscale,
+    scheduling-latency,
     pools/{poolId}/nodes/{nodeId}/unusable|reboot,
     pools/{poolId}/evaluateautoscale                          scripting the account
                                                               (`account.admin_route`)

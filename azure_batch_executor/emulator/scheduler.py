@@ -5,7 +5,9 @@ runs a tick: settle timed transitions (node boots, resizes, transient job states
 place tasks (docs/dev/emulator-rest.md, "Scheduling"): pools' schedulable nodes with
 free slots; jobs that are `active`, by priority (higher first) then task creation
 order; honouring `maxParallelTasks`, `requiredSlots`, `dependsOn` and the pool's
-`nodeFillType`, and never on a node where the job's preparation task failed. Each
+`nodeFillType`, and never on a node where the job's preparation task failed. A task whose
+scheduling latency has not passed (`Task.eligible_at`) is skipped, the tasks behind it
+are not; the earliest such time joins the tick's deadline, so the thread wakes then. Each
 placement becomes a `RunSpec` handed to the runner after the model lock is released, or
 waits `preparing` for the job's preparation task on that node (`prep_ops`). `on_done`
 turns a runner's `RunOutcome` into task state (rows 3-8 of the task state machine) and
@@ -22,7 +24,6 @@ import heapq
 import itertools
 import logging
 import threading
-import time
 from typing import Any
 
 from .models import BatchBackend, Job, Node, Pool, Run, Task
@@ -44,6 +45,9 @@ class Scheduler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.ticks = 0
+        # the earliest `eligible_at` among the tasks the last placement pass skipped for
+        # their scheduling latency (None: none was)
+        self.next_eligible: float | None = None
 
     # --- thread ---------------------------------------------------------------------------
 
@@ -80,12 +84,16 @@ class Scheduler:
         with b.op(wake=False):
             now = b.now()
             b.settle(now)
+            self.next_eligible = None
             self._place(now)
             deadline = b.next_deadline()
+            if self.next_eligible is not None and (deadline is None
+                                                   or self.next_eligible < deadline):
+                deadline = self.next_eligible
         self.ticks += 1
         if deadline is None:
             return IDLE_TICK
-        return min(IDLE_TICK, max(0.0, deadline - time.time()))
+        return min(IDLE_TICK, max(0.0, deadline - b.now()))
 
     def _place(self, now: float) -> None:
         b = self.backend
@@ -118,6 +126,10 @@ class Scheduler:
                 if job.state != "active" or job.key in full:
                     continue
                 if 0 < job.max_parallel <= job.running:
+                    continue
+                if task.eligible_at > now:  # its scheduling latency has not passed yet
+                    if self.next_eligible is None or task.eligible_at < self.next_eligible:
+                        self.next_eligible = task.eligible_at
                     continue
                 if task.depends_on_ids() and not self.backend.dependencies_satisfied(job, task):
                     continue

@@ -30,6 +30,7 @@ from .account import AccountControls
 from .admin import AdminApi, FaultInjector, RequestCounter
 from .app import App
 from .models import BatchBackend, Settings
+from .models.core import latency_range
 from .models.runtime import base_environment
 from .responses import BatchResponses
 from .scheduler import Scheduler
@@ -165,6 +166,9 @@ class BatchEmulator(AccountControls):
     (seconds each transient state lasts), `allocation_delay` (seconds a node spends
     booting in `starting`, on top of it; default 0), `page_size` (default `maxresults`),
     `requeue_counts_preemption`, `max_active_jobs`, `account_name`, `account_key`,
+    `scheduling_latency` ((min, max) seconds a task waits after entering `active`, added
+    or requeued, before it may start: uniform draws, reproducible with `scheduling_seed`;
+    default (0, 0): none),
     `data_dir` (kept on stop when given), `auto_storage_container_url` (maps an
     `autoStorageContainerName` to a container URL with a read+list SAS).
     What real accounts meet (all off by default; `AccountControls` scripts them at run
@@ -184,13 +188,19 @@ class BatchEmulator(AccountControls):
                  auto_storage_container_url: Callable[[str], str] | None = None,
                  pool_quota: int | None = None, core_quota: int | None = None,
                  low_priority_core_quota: int | None = None,
-                 autoscale_min_interval: float | None = None) -> None:
+                 autoscale_min_interval: float | None = None,
+                 scheduling_latency: tuple[float, float] = (0.0, 0.0),
+                 scheduling_seed: int | None = None) -> None:
         if nodes < 0 or slots_per_node < 1:
             raise ValueError("nodes must be >= 0 and slots_per_node >= 1")
         if not 1 <= page_size <= 1000:
             raise ValueError("page_size must be between 1 and 1000")
         if allocation_delay < 0:
             raise ValueError("allocation_delay must be >= 0 seconds")
+        latency = latency_range(scheduling_latency)
+        if scheduling_seed is not None and (not isinstance(scheduling_seed, int)
+                                            or isinstance(scheduling_seed, bool)):
+            raise ValueError(f"scheduling_seed must be an int or None, got {scheduling_seed!r}")
         self.nodes, self.slots_per_node, self.loose = nodes, slots_per_node, loose
         self.host, self.port = host, port
         self.path_prefix = tuple(str(p) for p in path_prefix)
@@ -205,7 +215,8 @@ class BatchEmulator(AccountControls):
         self._tuning = dict(transition_delay=transition_delay,
                             allocation_delay=allocation_delay, page_size=page_size,
                             requeue_counts_preemption=requeue_counts_preemption,
-                            max_active_jobs=max_active_jobs)
+                            max_active_jobs=max_active_jobs,
+                            scheduling_seed=scheduling_seed)
         self._data_dir_arg = data_dir
         self._faults = FaultInjector()
         self._counter = RequestCounter()
@@ -220,7 +231,8 @@ class BatchEmulator(AccountControls):
         self._account_defaults = dict(
             max_active_jobs=max_active_jobs, pool_quota=pool_quota, core_quota=core_quota,
             low_priority_core_quota=low_priority_core_quota,
-            autoscale_min_interval=autoscale_min_interval)
+            autoscale_min_interval=autoscale_min_interval, scheduling_latency=latency,
+            scheduling_seed=scheduling_seed)
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None

@@ -3,13 +3,23 @@
 Role: one `Dispatcher` per executor. It runs on the manager thread (it has no thread
 of its own) and moves work items through the manager's `lifecycle.WorkTable`. A tick:
 
-    harvest finished adds   accepted: ADDING -> IN_FLIGHT, Future RUNNING (a future
-                            cancelled during the add: its task is terminated);
-                            server errors: back to PENDING, queued again after a pause;
-                            refused: the future fails with TaskRejectedError
-    take pending items      PENDING -> ADDING while fewer than max_workers are in the
-                            table, at most MAX_DISPATCH per tick; cancelled futures are
-                            dropped
+    sweep cancelled         cancelled futures leave the submit queue; QUEUED items whose
+                            future was cancelled leave the table and their tasks are
+                            terminated (Batch then never runs them)
+    harvest finished adds   accepted: ADDING -> QUEUED, the Future stays PENDING until its
+                            task is seen running (a future cancelled during the add: its
+                            task is terminated); server errors: back to PENDING, queued
+                            again after a pause; refused: the future fails with
+                            TaskRejectedError
+    take pending items      PENDING -> ADDING while fewer than `JobContext.queue_limit`
+                            (max_workers + queue_depth) are in the table, at most
+                            MAX_DISPATCH per tick
+
+Queue ahead: tasks are added to Batch beyond the free slots (`queue_depth`, default one
+per slot), so that a slot that frees finds its next task already in Batch's queue
+instead of waiting for add -> schedule (seconds on Azure; docs/how-it-works.md, "Queue
+ahead"). `max_workers` still bounds the calls running at once: the pool's slots do, and
+an explicit `max_workers` becomes the job's ``maxParallelTasks``.
     upload their inputs     map payloads and large arguments once, task specs > 6 KB as
                             blobs, in parallel in the manager's bounded I/O pool (the
                             bytes are counted in the usage record); a large argument is
@@ -37,6 +47,7 @@ from ..cloud.ports import AddResult
 from ..cloud.taskdef import TaskFactory, group_collections
 from ..config import first_line, mask_secrets
 from ..errors import TaskRejectedError
+from .autochunk import MapStream
 from .lifecycle import WorkItem, WorkTable, drop_if_cancelled, fail
 from .state import JobContext
 from .usage import UsageMeter
@@ -82,13 +93,42 @@ class Dispatcher:
         """Seconds until there is dispatch work to do (0: now), None while there is none."""
         if any(f.done() for f in self.adds):
             return 0.0
-        if self.ctx.queue.pending and len(self.table) < self.ctx.max_workers:
+        if self.ctx.queue.pending and len(self.table) < self.ctx.queue_limit:
             return max(0.0, self.dispatch_after - time.monotonic())
+        if self.room() > 0 and self.streams():
+            return 0.0
         return None
+
+    # ------------------------------------------------------------------ auto-chunked maps
+    def room(self) -> int:
+        """Work items the queue can take before `JobContext.queue_limit` is reached."""
+        return self.ctx.queue_limit - len(self.table) - len(self.ctx.queue.pending)
+
+    def streams(self) -> list[MapStream]:
+        """The auto-chunked maps with calls left to make into chunks."""
+        with self.ctx.lock:
+            self.ctx.queue.streams = [s for s in self.ctx.queue.streams if s.wants()]
+            return list(self.ctx.queue.streams)
+
+    def make_chunks(self) -> None:
+        """Make chunks of the auto-chunked maps while the queue has room, one stream after
+        another, so each chunk is sized by every duration measured until then."""
+        streams = self.streams() if self.room() > 0 else []
+        while streams:
+            for stream in streams:
+                if self.room() <= 0:
+                    return
+                stream.produce()
+            streams = self.streams()
+
+    def end_streams(self, reason: BaseException) -> None:
+        """No more chunks (terminate, broken): their callers get `reason`."""
+        for stream in self.streams():
+            stream.end(reason)
 
     # ------------------------------------------------------------------ a tick
     def harvest_adds(self) -> None:
-        """Handle the replies of finished collection adds: accepted futures go RUNNING,
+        """Handle the replies of finished collection adds: accepted items are QUEUED,
         server errors are queued again (after a pause), refusals fail their futures."""
         retry: list[WorkItem] = []
         for fut in [f for f in self.adds if f.done()]:
@@ -121,15 +161,24 @@ class Dispatcher:
             self.add_tasks(self.upload_inputs(items))
         return bool(items)
 
+    def sweep_cancelled(self) -> None:
+        """Cancelled futures out of the submit queue, and out of the table with their queued
+        tasks terminated (one request each, in the I/O pool)."""
+        ctx = self.ctx
+        with ctx.lock:
+            if not ctx.queue.cancelled:
+                return
+            ctx.queue.cancelled = False  # one pass: each item is kept or dropped, never both
+            ctx.queue.pending = collections.deque(
+                item for item in ctx.queue.pending if not drop_if_cancelled(item))
+        for item in self.table.cancelled():
+            self.io.submit(self.terminate_task, item.task_id)
+
     def take_pending(self) -> list[WorkItem]:
         ctx = self.ctx
         items: list[WorkItem] = []
         with ctx.lock:
-            if ctx.queue.cancelled:  # one pass: each item is kept or dropped, never both
-                ctx.queue.cancelled = False
-                ctx.queue.pending = collections.deque(
-                    item for item in ctx.queue.pending if not drop_if_cancelled(item))
-            room = min(MAX_DISPATCH, ctx.max_workers - len(self.table))
+            room = min(MAX_DISPATCH, ctx.queue_limit - len(self.table))
             while ctx.queue.pending and len(items) < room:
                 item = ctx.queue.pending.popleft()
                 if not drop_if_cancelled(item):

@@ -50,7 +50,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future
+from concurrent.futures import CancelledError, Executor, Future
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -69,7 +69,6 @@ from ..nodeenv.lock import make_lock
 from ..wire import worker
 from ..wire.codec import (
     Divert,
-    SharedObject,
     SharedPayload,
     encode_call,
     encode_config,
@@ -80,8 +79,16 @@ from ..wire.layout import JobLayout, new_job_id
 from . import accounts, manager
 from . import logs as _logs
 from .accounts import with_local_stack
-from .lifecycle import WorkItem, cancel
-from .mapping import ChunkSubmitter, chunks, failed, result_iterator
+from .autochunk import ChunkSizer, MapStream
+from .lifecycle import cancel
+from .mapping import (
+    ChunkSubmitter,
+    chunk_maker,
+    chunks,
+    failed,
+    result_iterator,
+    stream_results,
+)
 from .output import TaskOutput
 from .output import decode as decode_output
 from .state import JobContext, Services
@@ -96,7 +103,9 @@ class AzureBatchExecutor(Executor):
     """Runs calls as Azure Batch tasks (or on the local stack when no account is configured).
 
     ``AzureBatchExecutor(max_workers=None, initializer=None, initargs=(), **settings)``:
-    `max_workers` bounds the tasks in flight (default: the pool's task slots);
+    `max_workers` bounds the calls running at once (default: the pool's task slots; when
+    given, the job's ``maxParallelTasks``); up to `queue_depth` more tasks wait in Batch's
+    queue so that a freed slot starts its next task at once;
     `initializer(*initargs)` runs on the node before the calls of each task; the
     settings are keyword-only (see docs/configuration.md), each falling back to its
     environment variable and then to a default.
@@ -151,21 +160,25 @@ class AzureBatchExecutor(Executor):
             pool = batch.ensure_pool(registries=[registry] if registry else [])
             made.pool = pool.created
             config_inline = len(config_blob) <= C.INLINE_THRESHOLD
+            # max_workers asked: the job's maxParallelTasks (tasks are queued ahead of free
+            # slots, and Batch still never runs more than that many at once)
             if config_inline:  # in the job's environment: no upload, no download per task
                 batch.create_job(layout.job_id, {
                     C.INLINE_CONFIG_ENV: base64.b64encode(config_blob).decode("ascii")},
-                    preparation=preparation)
+                    preparation=preparation, max_parallel_tasks=max_workers)
             else:
                 store.upload(layout.config_blob(), config_blob)
-                batch.create_job(layout.job_id, preparation=preparation)
+                batch.create_job(layout.job_id, preparation=preparation,
+                                 max_parallel_tasks=max_workers)
             made.job = True
             self._max_workers = max_workers or pool.capacity
             services = Services(settings=resolved, layout=layout, store=store, batch=batch,
                                 stats=stats, config_inline=config_inline,
                                 env_id=lock.env_id if lock is not None else None,
                                 pool_created=pool.created)
-            self._ctx = JobContext(services, self._max_workers)
-            self._on_cancel = self._ctx.on_cancel  # one bound method for every future
+            depth = resolved.queue_depth
+            self._ctx = JobContext(services, self._max_workers, C.QUEUE_DEPTH_PER_WORKER
+                                   * self._max_workers if depth is None else depth)
             self._payload_ids = itertools.count()
             self._manager = manager.Manager(self, self._ctx)
             self._manager.start()  # from here on the manager thread owns the job and pool
@@ -200,11 +213,15 @@ class AzureBatchExecutor(Executor):
         fn: Callable[..., Any],
         *iterables: Iterable[Any],
         timeout: float | None = None,
-        chunksize: int = 1,
+        chunksize: int | None = None,
         buffersize: int | None = None,
     ) -> Iterator[Any]:
         """Like the stdlib's map(): ordered results; `chunksize` calls per Batch task.
 
+        `chunksize=None` (the default) sizes the chunks from measured call durations: one
+        call per task until durations are known, then enough calls for a task to run about
+        the `chunk_target` setting (1 s on the local stack, 30 s on Azure), smaller again
+        for the last tasks; an integer is obeyed exactly (docs/how-it-works.md, "Chunks").
         The function is pickled and uploaded once per call of map(), not per item.
         `buffersize` (as in Python 3.14): at most that many tasks (chunks) submitted ahead
         of the results consumed; the iterables are then read lazily, so an endless
@@ -217,21 +234,37 @@ class AzureBatchExecutor(Executor):
         """
         if not callable(fn):  # the stdlib's first result would raise it: no task made
             raise TypeError(_not_callable(fn, "map"))
-        if chunksize < 1:
+        if chunksize is not None and (isinstance(chunksize, bool)
+                                      or not isinstance(chunksize, int)):
+            raise TypeError(f"chunksize must be an integer or None (sized from measured "
+                            f"call durations), not {type(chunksize).__name__}")
+        if chunksize is not None and chunksize < 1:
             raise ValueError("chunksize must be >= 1.")
         if buffersize is not None and not isinstance(buffersize, int):
             raise TypeError("buffersize must be an integer or None")
         if buffersize is not None and buffersize < 1:
             raise ValueError("buffersize must be None or > 0")
         if buffersize is None and _submit_replaced(self):
-            return super().map(fn, *iterables, timeout=timeout, chunksize=chunksize)
+            return super().map(fn, *iterables, timeout=timeout, chunksize=chunksize or 1)
         end_time = None if timeout is None else timeout + time.monotonic()
         self._check_open()
         ship_user_modules()
         payload = SharedPayload(next(self._payload_ids), encode_shared(fn))
         self._ctx.queue.shared[payload.payload_id] = payload
-        pieces = chunks(zip(*iterables), chunksize)  # noqa: B905 - stops at the shortest
-        submit = ChunkSubmitter(self, payload.payload_id)
+        calls = zip(*iterables)  # noqa: B905 - stops at the shortest
+        sizer = None if chunksize is not None else ChunkSizer(
+            self._chunk_target(), self._max_workers)
+        submit = ChunkSubmitter(self, payload.payload_id, sizer)
+        if sizer is not None and buffersize is None:  # chunks made as the slots need them
+            stream = MapStream(list(calls), sizer,
+                               chunk_maker(self._ctx, payload.payload_id, sizer))
+            with self._shutdown_lock:
+                self._check_open()
+                with self._ctx.lock:
+                    self._ctx.queue.streams.append(stream)
+                self._ctx.wakeup.set()
+            return stream_results(stream, end_time, submit.interrupted)
+        pieces = chunks(calls, chunksize or sizer or 1)
         if buffersize is None:
             futures = collections.deque(submit(chunk) for chunk in pieces)
             return result_iterator(futures, end_time, None, submit)
@@ -261,6 +294,9 @@ class AzureBatchExecutor(Executor):
                 ctx.flags.shutdown = True
                 ctx.flags.terminate = ctx.flags.terminate or terminate
                 if cancel_futures or terminate:
+                    ctx.flags.cancel_queued = True  # and those queued at Batch (manager)
+                    for stream in ctx.queue.streams:  # map() calls not made into tasks yet
+                        stream.end(CancelledError())
                     while ctx.queue.pending:
                         item = ctx.queue.pending.popleft()
                         if cancel(item):
@@ -354,6 +390,13 @@ class AzureBatchExecutor(Executor):
                 f"max_workers={self._max_workers}, {state})")
 
     # ------------------------------------------------------------------ internals
+    def _chunk_target(self) -> float:
+        """Seconds a task of map(chunksize=None) should run (`chunk_target`)."""
+        target = self._settings.chunk_target
+        if target is not None:
+            return float(target)
+        return C.LOCAL_CHUNK_TARGET if self._settings.local else C.DEFAULT_CHUNK_TARGET
+
     def _check_open(self) -> None:
         if self._pid != os.getpid():
             raise ForkedExecutorError(self._pid, os.getpid(), self._ctx.services.layout.job_id)
@@ -365,24 +408,11 @@ class AzureBatchExecutor(Executor):
             raise RuntimeError("cannot schedule new futures after interpreter shutdown")
 
     def _enqueue(self, spec: bytes, shared_id: int | None, *, chunked: bool,
-                 objects: dict[str, bytes]) -> Future[Any]:
-        ctx = self._ctx
-        future: Future[Any] = Future()
+                 objects: dict[str, bytes], sizer: Any = None) -> Future[Any]:
         with self._shutdown_lock:
             self._check_open()
-            with ctx.lock:
-                for digest, data in objects.items():  # uploaded once per executor
-                    if digest not in ctx.queue.objects:
-                        ctx.queue.objects[digest] = SharedObject(data)
-                index = ctx.queue.next_index()
-                item = WorkItem(future, index, spec, shared_id, chunked,
-                                ctx.services.layout.task_id(index), tuple(objects))
-                ctx.queue.pending.append(item)
-                ctx.queue.task_index[future] = index
-            future.add_done_callback(self._on_cancel)
-            if not ctx.wakeup.is_set():  # the poller clears it before it looks at `pending`
-                ctx.wakeup.set()
-        return future
+            return self._ctx.enqueue(spec, shared_id, chunked=chunked, objects=objects,
+                                     sizer=sizer)
 
 
 class _Made:

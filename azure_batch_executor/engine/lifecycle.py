@@ -4,12 +4,16 @@ Role: the one owner of a future's fate. A `WorkItem` (one Batch task: one call f
 ``submit()`` or one chunk of a ``map()``) stays on the client and owns its Future; its
 `state` says where it is::
 
-    PENDING ──take──► ADDING ──accepted──► IN_FLIGHT ──outcome──► DONE
-       │                 │ (server error: back to PENDING)
+    PENDING ──take──► ADDING ──accepted──► QUEUED ──seen running──► RUNNING ──outcome──► DONE
+       │                 │ (server error:        │ (or seen completed)
+       │                 │  back to PENDING)     └─cancel: its task terminated──► DONE
        └─cancel──► DONE  └─refused / upload failed / cancelled meanwhile──► DONE
 
 Items leave the submit queue (`state.SubmitQueue.pending`, PENDING) into the manager
-thread's `WorkTable` (ADDING, IN_FLIGHT) and leave it DONE. The functions below are
+thread's `WorkTable` (ADDING, QUEUED, RUNNING) and leave it DONE. A QUEUED item's task
+waits in Batch's queue (tasks are added ahead of free slots, `dispatch`): its future
+stays PENDING, so it can still be cancelled, and turns RUNNING when the watch loop sees
+its task running (or completed). The functions below are
 the only code that changes a Future's state (``set_running_or_notify_cancel``,
 ``cancel``, ``set_result``, ``set_exception``); each is safe against a user's
 ``cancel()`` racing it: a cancelled future is told to its waiters exactly once.
@@ -32,8 +36,9 @@ from ..wire.outcome import Outcome, decode_row, rebuild_error
 class State(enum.IntEnum):
     PENDING = 0  # in the submit queue
     ADDING = 1  # its task is in a collection add under way
-    IN_FLIGHT = 2  # Batch accepted its task; not completed yet
-    DONE = 3  # its future is resolved (result, exception or cancelled)
+    QUEUED = 2  # Batch accepted its task, not seen running yet: the future is PENDING
+    RUNNING = 3  # its task was seen running: the future is RUNNING
+    DONE = 4  # its future is resolved (result, exception or cancelled)
 
 
 @dataclass(eq=False, slots=True)
@@ -53,14 +58,17 @@ class WorkItem:
     task_id: str = ""
     objects: tuple[str, ...] = ()  # digests of the large arguments it references
     state: State = State.PENDING
+    sizer: Any = None  # a chunk of map(chunksize=None): its `autochunk.ChunkSizer`
 
 
 # ------------------------------------------------------------------------------ transitions
 def start(item: WorkItem) -> bool:
-    """ADDING -> IN_FLIGHT: Batch accepted its task. False when its future was cancelled
-    meanwhile (then DONE and notified; the caller ends the task)."""
+    """QUEUED -> RUNNING: its task was seen running (or completed). False when its future
+    was cancelled meanwhile (then DONE and notified; the caller ends the task)."""
+    if item.state == State.RUNNING:
+        return True
     if item.future.set_running_or_notify_cancel():
-        item.state = State.IN_FLIGHT
+        item.state = State.RUNNING
         return True
     item.state = State.DONE
     return False
@@ -154,18 +162,20 @@ def broken(message: str, cause: BaseException) -> BrokenBatchExecutor:
 # ------------------------------------------------------------------------------ the table
 class WorkTable:
     """The work items the manager thread took from the submit queue, by task id: ADDING
-    (their collection add is under way) or IN_FLIGHT (Batch has their task). Only the
-    manager thread touches it."""
+    (their collection add is under way), QUEUED (Batch has their task, not seen running)
+    or RUNNING. Only the manager thread touches it."""
 
     def __init__(self) -> None:
         self.items: dict[str, WorkItem] = {}
         self.adding = 0  # how many of `items` are ADDING
+        self.queued: dict[str, WorkItem] = {}  # the QUEUED ones
         self.early: dict[str, CompletedTask] = {}  # completed before their add was harvested
 
     def __len__(self) -> int:
         return len(self.items)
 
     def in_flight(self) -> int:
+        """Items whose task Batch has (QUEUED or RUNNING)."""
         return len(self.items) - self.adding
 
     def take(self, items: list[WorkItem]) -> None:
@@ -176,12 +186,42 @@ class WorkTable:
         self.adding += len(items)
 
     def accepted(self, item: WorkItem) -> bool:
-        """ADDING -> IN_FLIGHT (`start`); False, and out of the table, if it was cancelled."""
+        """ADDING -> QUEUED; False, and out of the table (DONE, notified), if its future was
+        cancelled meanwhile: the caller ends its task."""
         self.adding -= 1
-        if start(item):
-            return True
-        del self.items[item.task_id]
-        return False
+        if item.future.cancelled():
+            notify_cancelled(item.future)
+            item.state = State.DONE
+            del self.items[item.task_id]
+            return False
+        item.state = State.QUEUED
+        self.queued[item.task_id] = item
+        return True
+
+    def started(self, task_id: str) -> WorkItem | None:
+        """QUEUED -> RUNNING: its task was seen running. Returns the item if its future
+        was cancelled meanwhile (then out of the table: the caller ends its task)."""
+        item = self.queued.pop(task_id, None)
+        if item is None or start(item):
+            return None
+        del self.items[task_id]
+        return item
+
+    def cancelled(self) -> list[WorkItem]:
+        """The QUEUED items whose future the user cancelled: out of the table, DONE and
+        notified; the caller terminates their tasks (Batch never runs a task terminated
+        while it waits in the queue: REST "Task - Terminate")."""
+        gone = [item for item in self.queued.values() if item.future.cancelled()]
+        for item in gone:
+            del self.queued[item.task_id], self.items[item.task_id]
+            notify_cancelled(item.future)
+            item.state = State.DONE
+        return gone
+
+    def cancel_queued(self) -> int:
+        """shutdown(cancel_futures=True): cancel the futures of the QUEUED items (their
+        calls have not started); `cancelled` then takes them out. Returns how many."""
+        return sum(item.future.cancel() for item in self.queued.values())
 
     def leave(self, item: WorkItem) -> None:
         """Out of the table while ADDING: back to PENDING (the caller queues it again) or
@@ -192,8 +232,9 @@ class WorkTable:
             item.state = State.PENDING
 
     def completed(self, task: CompletedTask) -> WorkItem | None:
-        """The IN_FLIGHT item of a completed task, out of the table; a task whose add reply
-        is not harvested yet is kept until it is (`harvest_early`)."""
+        """The QUEUED or RUNNING item of a completed task, out of the table and RUNNING
+        (None if its future was cancelled meanwhile); a task whose add reply is not
+        harvested yet is kept until it is (`harvest_early`)."""
         item = self.items.get(task.task_id)
         if item is None:
             return None
@@ -201,21 +242,26 @@ class WorkTable:
             self.early[task.task_id] = task
             return None
         del self.items[task.task_id]
-        return item
+        self.queued.pop(task.task_id, None)
+        return item if start(item) else None
 
     def harvest_early(self) -> Iterator[tuple[CompletedTask, WorkItem]]:
-        """The tasks that completed before their add was harvested, now IN_FLIGHT."""
+        """The tasks that completed before their add was harvested, now accepted."""
         for task_id in list(self.early):
             item = self.items.get(task_id)
             if item is None:  # cancelled while its add was under way: gone already
                 del self.early[task_id]
-            elif item.state == State.IN_FLIGHT:
-                yield self.early.pop(task_id), self.items.pop(task_id)
+            elif item.state in (State.QUEUED, State.RUNNING):
+                task = self.early.pop(task_id)
+                found = self.completed(task)
+                if found is not None:
+                    yield task, found
 
     def clear(self) -> list[WorkItem]:
         """Every item, out of the table (terminate, broken)."""
         items = list(self.items.values())
         self.items.clear()
+        self.queued.clear()
         self.early.clear()
         self.adding = 0
         return items

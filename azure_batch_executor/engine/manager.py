@@ -7,11 +7,14 @@ shutdown) or when its poll interval is up, and its `run()` reads as a list of ve
 
     dispatch pending work items  `dispatch.Dispatcher`: uploads in a bounded thread pool,
                                  create_task_collection (<= 100 tasks per call, in
-                                 parallel); accepted futures go PENDING -> RUNNING
+                                 parallel), ahead of free slots; accepted items are QUEUED
+                                 (futures PENDING, cancellable: their tasks terminated)
     collect completed tasks      batch.CompletionFeed: one request per idle tick (the job's
                                  task counts), a listing of the tasks completed since a
-                                 watermark when the count moved; then download outputs in
-                                 parallel and settle each future (`lifecycle.settle`)
+                                 watermark when the count moved (with the tasks that
+                                 started running while some are QUEUED: futures RUNNING);
+                                 then download outputs in parallel and settle each future
+                                 (`lifecycle.settle`)
     check health                 every few seconds: the job still active, the pool still there
                                  (not while listings find completed tasks: that shows both)
 
@@ -35,7 +38,7 @@ import logging
 import sys
 import threading
 import weakref
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from .. import constants as C
@@ -86,7 +89,7 @@ class Manager(threading.Thread):
         super().__init__(name=f"abx-manager-{ctx.services.layout.job_id}", daemon=True)
         self.ctx = ctx
         self.executor_ref = weakref.ref(executor, lambda _: ctx.wakeup.set())
-        self.table = WorkTable()  # the items taken from the queue: ADDING or IN_FLIGHT
+        self.table = WorkTable()  # the items taken from the queue: ADDING, QUEUED or RUNNING
         self.watcher = Watcher.for_settings(ctx.services.batch, ctx.services.layout.job_id,
                                             ctx.services.settings)
         self.pools = PoolWatcher(ctx.services.batch, ctx.services.settings,
@@ -133,7 +136,7 @@ class Manager(threading.Thread):
         if self.table.in_flight():
             waits.append(self.watcher.due_in())
             waits.append(self.pools.due_in())  # a wait for nodes is looked at on time
-        if ctx.queue.cancelled:
+        if ctx.queue.cancelled or ctx.flags.cancel_queued:
             waits.append(0.0)
         timeout = min((w for w in waits if w is not None), default=None)
         if timeout is None or timeout > 0:
@@ -142,11 +145,19 @@ class Manager(threading.Thread):
     def done(self) -> bool:
         ctx = self.ctx
         stopping = ctx.flags.shutdown or _global_shutdown or self.executor_ref() is None
-        return stopping and not ctx.queue.pending and not self.table and not self.dispatcher.adds
+        return (stopping and not ctx.queue.pending and not self.table
+                and not self.dispatcher.adds and not self.dispatcher.streams())
 
     def dispatch_pending(self) -> None:
-        dispatcher = self.dispatcher
+        dispatcher, ctx = self.dispatcher, self.ctx
+        if ctx.flags.cancel_queued:  # shutdown(cancel_futures=True): queued tasks too
+            with ctx.lock:
+                ctx.flags.cancel_queued = False
+                ctx.queue.cancelled = True
+            ctx.flags.cancelled_by_shutdown += self.table.cancel_queued()
+        dispatcher.sweep_cancelled()
         dispatcher.harvest_adds()
+        dispatcher.make_chunks()
         idle = not self.table
         if dispatcher.send_pending() and idle:  # the first tasks: poll soon, then back off
             self.watcher.restart()
@@ -160,10 +171,14 @@ class Manager(threading.Thread):
         table = self.table
         mine = list(table.harvest_early())  # completed before their add reply was harvested
         if table.in_flight() and not self.watcher.due_in():
-            for t in self.watcher.poll():
+            for t in self.watcher.poll(started=bool(table.queued)):
                 item = table.completed(t)
                 if item is not None:
                     mine.append((t, item))
+            for task_id in self.watcher.take_started():  # QUEUED -> RUNNING
+                cancelled = table.started(task_id)
+                if cancelled is not None:  # cancelled before it was seen running: end it
+                    self.io.submit(self.dispatcher.terminate_task, task_id)
             if not table.in_flight():
                 self.watcher.drained()
         fatal: BaseException | None = None
@@ -213,6 +228,8 @@ class Manager(threading.Thread):
             fail(item, outcome)
             return None
         self.usage.worker_report(outcome.node)
+        if item.sizer is not None:  # map(chunksize=None): what its calls took
+            item.sizer.observe(len(outcome.results), outcome.node.get("calls_seconds"))
         if outcome.output and self.ctx.services.settings.echo_output:
             echo(item.task_id, outcome.output)
         return settle(item, outcome, self.mark_broken)
@@ -283,6 +300,7 @@ class Manager(threading.Thread):
         with ctx.lock:
             queued = list(ctx.queue.pending)
             ctx.queue.pending.clear()
+        self.dispatcher.end_streams(CancelledError())
         wait(list(self.dispatcher.adds))  # their tasks may be in the job: end them too
         self.dispatcher.adds.clear()
         items = self.table.clear()
@@ -353,6 +371,7 @@ class Manager(threading.Thread):
             ctx.queue.pending.clear()
         self.dispatcher.adds.clear()
         error = cause if isinstance(cause, BrokenBatchExecutor) else broken(reason, cause)
+        self.dispatcher.end_streams(error)
         for item in items:  # one error for all, of its own type, as CPython's pools do
             fail(item, error)
         with contextlib.suppress(Exception):  # best effort: the job may well be gone

@@ -14,12 +14,14 @@ import collections
 import itertools
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TaskPicklingError
 from ..wire.codec import Call, Divert, encode_chunk
+from .autochunk import ChunkSizer, MapStream
+from .state import JobContext
 
 if TYPE_CHECKING:
     from .executor import AzureBatchExecutor
@@ -31,22 +33,44 @@ def failed(exc: BaseException) -> Future[Any]:
     return future
 
 
-def chunks(calls: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[Call]]:
-    """The calls of a map(), `size` at a time, read lazily."""
+def chunks(calls: Iterator[tuple[Any, ...]], size: int | ChunkSizer) -> Iterator[list[Call]]:
+    """The calls of a map(), `size` at a time (or as many as the sizer says for each
+    chunk, `autochunk.ChunkSizer`), read lazily."""
     while True:
-        chunk: list[Call] = [(args, {}) for args in itertools.islice(calls, size)]
+        count = size if isinstance(size, int) else size.next_size()
+        chunk: list[Call] = [(args, {}) for args in itertools.islice(calls, count)]
         if not chunk:
             return
         yield chunk
+
+
+def chunk_maker(ctx: JobContext, payload_id: int, sizer: ChunkSizer
+                ) -> Callable[[list[Call]], Future[Any]]:
+    """How the manager thread makes a chunk of an auto-chunked map() into a work item
+    (`autochunk.MapStream`): from the job's context alone, so a stream left behind never
+    keeps its executor alive."""
+    shared_file = ctx.services.layout.shared_file(payload_id)
+
+    def make(chunk: list[Call]) -> Future[Any]:
+        divert = Divert(ctx.services.object_url)
+        try:
+            spec = encode_chunk(shared_file, chunk, divert)
+        except TaskPicklingError as exc:
+            return failed(exc)
+        return ctx.enqueue(spec, payload_id, chunked=True, objects=divert.objects, sizer=sizer)
+
+    return make
 
 
 class ChunkSubmitter:
     """Submits one map() chunk as a task of the executor (held by a weakref, as the stdlib's
     map iterator does: a live iterator does not keep a dropped executor alive)."""
 
-    def __init__(self, executor: AzureBatchExecutor, payload_id: int) -> None:
+    def __init__(self, executor: AzureBatchExecutor, payload_id: int,
+                 sizer: ChunkSizer | None = None) -> None:
         self.executor_ref = weakref.ref(executor)
         self.payload_id = payload_id
+        self.sizer = sizer
         self.shared_file = executor._ctx.services.layout.shared_file(payload_id)
 
     def __call__(self, chunk: list[Call]) -> Future[Any]:
@@ -58,7 +82,8 @@ class ChunkSubmitter:
             spec = encode_chunk(self.shared_file, chunk, divert)
         except TaskPicklingError as exc:
             return failed(exc)
-        return executor._enqueue(spec, self.payload_id, chunked=True, objects=divert.objects)
+        return executor._enqueue(spec, self.payload_id, chunked=True, objects=divert.objects,
+                                 sizer=self.sizer)
 
     def interrupted(self, exc: BaseException) -> None:
         executor = self.executor_ref()
@@ -80,7 +105,7 @@ def result_iterator(futures: collections.deque[Future[Any]], end_time: float | N
                 chunk = next(chunks, None)
                 if chunk is not None:
                     futures.appendleft(submit(chunk))
-            pairs = _result_or_cancel(futures.pop(), end_time)
+            pairs = result_or_cancel(futures.pop(), end_time)
             pairs.reverse()
             while pairs:
                 if not pairs[-1][0]:
@@ -95,7 +120,32 @@ def result_iterator(futures: collections.deque[Future[Any]], end_time: float | N
             future.cancel()
 
 
-def _result_or_cancel(future: Future[Any], end_time: float | None) -> Any:
+def stream_results(stream: MapStream, end_time: float | None,
+                   interrupted: Callable[[BaseException], None]) -> Iterator[Any]:
+    """Yield an auto-chunked map()'s results in order, as `mapping.result_iterator` does
+    for fixed chunks: its first error raised, no reference kept to a yielded value, an
+    interrupt ends the executor's work, any other way out cancels the rest."""
+    try:
+        while True:
+            future = stream.next_future(end_time)
+            if future is None:
+                return
+            pairs = result_or_cancel(future, end_time)
+            del future
+            pairs.reverse()
+            while pairs:
+                if not pairs[-1][0]:
+                    raise pairs.pop()[1]
+                yield pairs.pop()[1]
+    except BaseException as exc:
+        if not isinstance(exc, (Exception, GeneratorExit)):
+            interrupted(exc)
+        raise
+    finally:
+        stream.close()
+
+
+def result_or_cancel(future: Future[Any], end_time: float | None) -> Any:
     try:
         try:
             return future.result(None if end_time is None else end_time - time.monotonic())

@@ -59,6 +59,7 @@ class SubmitQueue:
     objects: dict[str, SharedObject] = field(default_factory=dict)  # large args, by sha256
     task_index: weakref.WeakKeyDictionary[Future[Any], int] = field(
         default_factory=weakref.WeakKeyDictionary)  # submit() futures -> task index
+    streams: list[Any] = field(default_factory=list)  # auto-chunked maps (`autochunk`)
     counter: int = 0
 
     def next_index(self) -> int:
@@ -76,6 +77,7 @@ class Flags:
     broken: BrokenBatchExecutor | None = None  # why the executor cannot go on
     interrupted: str | None = None  # an interrupt ended the work (its name), for the log line
     cancelled_by_shutdown: int = 0  # pending futures shutdown(cancel_futures=True) cancelled
+    cancel_queued: bool = False  # shutdown(cancel_futures=True): cancel the queued tasks too
 
 
 @dataclass(eq=False)
@@ -83,11 +85,37 @@ class JobContext:
     """State shared by an executor and its manager thread."""
 
     services: Services
-    max_workers: int
+    max_workers: int  # the most calls running at once (the job's maxParallelTasks if asked)
+    queue_depth: int = 0  # tasks added to Batch's queue ahead of free slots (`dispatch`)
     lock: threading.Lock = field(default_factory=threading.Lock)
     wakeup: threading.Event = field(default_factory=threading.Event)
     queue: SubmitQueue = field(default_factory=SubmitQueue)
     flags: Flags = field(default_factory=Flags)
+
+    def enqueue(self, spec: bytes, shared_id: int | None, *, chunked: bool,
+                objects: dict[str, bytes], sizer: Any = None) -> Future[Any]:
+        """A new work item for `spec` in the submit queue (PENDING); its future. The caller
+        checked that the executor takes work (`AzureBatchExecutor._enqueue`), or makes a
+        chunk of a map() it took already (`autochunk.MapStream`)."""
+        future: Future[Any] = Future()
+        with self.lock:
+            for digest, data in objects.items():  # uploaded once per executor
+                if digest not in self.queue.objects:
+                    self.queue.objects[digest] = SharedObject(data)
+            index = self.queue.next_index()
+            item = WorkItem(future, index, spec, shared_id, chunked,
+                            self.services.layout.task_id(index), tuple(objects), sizer=sizer)
+            self.queue.pending.append(item)
+            self.queue.task_index[future] = index
+        future.add_done_callback(self.on_cancel)
+        if not self.wakeup.is_set():  # the manager clears it before it looks at `pending`
+            self.wakeup.set()
+        return future
+
+    @property
+    def queue_limit(self) -> int:
+        """The most work items the manager keeps at Batch (adding, queued or running)."""
+        return self.max_workers + self.queue_depth
 
     def on_cancel(self, future: Future[Any]) -> None:
         if future.cancelled():

@@ -9,6 +9,13 @@ on Azure settles at one count every 10 s; docs/how-it-works.md, "Throttling and
 polling"). Health checks (the job still active, the pool still there) come every 10 s,
 or every 6 ticks when ticks are further apart, and not while completions show both.
 
+Turnaround: a watcher learns how long a call sent to an idle job takes to come back
+(`expected`: an average of what it measured, each measure taken as the middle of the last
+gap between two polls) and, after the next such call, polls first a little before that
+time and then at a tenth of it (at least `FINE_INTERVAL`) until it comes back or twice
+the time has passed: a sequential ``submit().result()`` loop waits a few milliseconds on
+the local stack, not a whole doubling step (benchmarks/README.md, "Turnaround").
+
 Failures: only `codes.is_gone` (the job or pool deleted, credentials revoked) and
 `JobGone` raise at once. A transient one (throttled, busy, timed out, unreachable) is
 never a failure of the job, however long it lasts: the tick is lost, the next one is
@@ -43,6 +50,9 @@ IDLE_FRACTION = 0.1  # idle: the next tick after this fraction of the time nothi
 HEALTH_CHECK_TICKS = 6  # idle: a health check at most every this many ticks (and 10 s)
 POLL_PATIENCE = 5.0  # seconds a poll's request retries before the tick is given up
 STORM_JITTER = 0.2  # a tick put off by a transient failure: up to 20 % later
+FINE_INTERVAL = 0.01  # seconds: the shortest tick, while a call is due back
+EXPECT_EARLY = 0.8  # the first tick after sending to an idle job: at this fraction of `expected`
+EXPECT_WEIGHT = 0.3  # the weight of a new measure in the average `expected`
 
 
 def max_poll_interval(settings: Settings) -> float:
@@ -81,6 +91,9 @@ class Watcher:
         self.ticks = 0
         self.throttled = 0  # ticks lost to transient failures, all told
         self.storm_since: float | None = None  # the first transient failure of this spell
+        self.expected: float | None = None  # seconds a call sent to an idle job takes back
+        self.sent_at: float | None = None  # when calls last went out to an idle job
+        self.last_poll = now
 
     @classmethod
     def for_settings(cls, batch: BatchPort, job_id: str, settings: Settings,
@@ -90,30 +103,60 @@ class Watcher:
                    max_poll_interval(settings))
 
     def restart(self) -> None:
-        """Tasks went out after a quiet spell: poll soon, then back off again."""
+        """Tasks went out after a quiet spell: poll soon (just before they are expected
+        back, once that is known), then back off again."""
         now = self.clock()
         self.interval = self.first_interval
         self.idle_since = now
-        self.next_poll = now + self.interval
+        self.sent_at = now
+        self.last_poll = now
+        first = self.interval
+        if self.expected is not None:
+            first = max(FINE_INTERVAL, EXPECT_EARLY * self.expected)
+        self.next_poll = now + first
+
+    def expecting(self, now: float) -> bool:
+        """Whether calls sent to an idle job are due back about now."""
+        return (self.expected is not None and self.sent_at is not None
+                and now - self.sent_at < 2 * self.expected)
+
+    def learn(self, now: float) -> None:
+        """Calls sent to an idle job came back: the time they took goes into `expected`."""
+        if self.sent_at is None:
+            return
+        took = max(FINE_INTERVAL, now - self.sent_at - (now - self.last_poll) / 2)
+        self.sent_at = None
+        self.expected = took if self.expected is None else (
+            (1 - EXPECT_WEIGHT) * self.expected + EXPECT_WEIGHT * took)
 
     def due_in(self) -> float:
         """Seconds until the next poll is due (0: now)."""
         return max(0.0, self.next_poll - self.clock())
 
-    def poll(self) -> list[CompletedTask]:
-        """One tick: the tasks completed since the last one ([] after a passing failure)."""
+    def poll(self, started: bool = False) -> list[CompletedTask]:
+        """One tick: the tasks completed since the last one ([] after a passing failure);
+        with `started`, also the tasks seen running (`take_started`)."""
         self.ticks += 1
         try:
             with patience(POLL_PATIENCE):
-                new = self.feed.poll()
+                new = self.feed.poll(started)
         except Exception as exc:  # noqa: BLE001 - gone: raised; transient: waited out
             self.failed(exc)
             return []
         self.answered()
+        now = self.clock()
+        if new:
+            self.learn(now)
+        self.last_poll = now
         self.back_off(moved=bool(new))
         if new:  # tasks completing: the job and pool are alive, no health check due
             self.next_health = self.clock() + self.health_period()
         return new
+
+    def take_started(self) -> list[str]:
+        """The ids of the tasks seen running since the last call (`poll(started=True)`)."""
+        started, self.feed.started = self.feed.started, []
+        return started
 
     def drained(self) -> None:
         """Nothing is left to complete: the next poll starts with the cheap count."""
@@ -185,6 +228,9 @@ class Watcher:
         if moved:
             self.idle_since = now
             self.interval = self.cap
+        elif at_least is None and self.expecting(now):  # a call is due back: look often
+            self.interval = min(self.cap, max(FINE_INTERVAL,
+                                              IDLE_FRACTION * (self.expected or 0.0)))
         else:
             grown = max(min(self.cap, self.interval * 2),
                         IDLE_FRACTION * (now - self.idle_since))

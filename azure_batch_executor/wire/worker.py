@@ -57,6 +57,7 @@ import os
 import pickle
 import platform
 import sys
+import time
 import traceback
 import types
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -305,8 +306,8 @@ def _download(url: str, path: str, digest: str) -> int:
     15 s, never sooner than a ``Retry-After``; any other refusal (403: an expired SAS,
     404) is final."""
     import hashlib
+    import http.client
     import itertools
-    import time
     import urllib.error
     import urllib.request
 
@@ -321,17 +322,22 @@ def _download(url: str, path: str, digest: str) -> int:
                     sha.update(chunk)
                     f.write(chunk)
                     n += len(chunk)
-        except OSError as exc:
+                length = reply.headers.get("Content-Length")
+                if length is not None and length.isdigit() and n < int(length):
+                    # http.client's read(amt) returns a body cut short by a closed
+                    # connection without raising: a lost connection, retried
+                    raise ConnectionError(f"the connection closed after {n} of {length} bytes")
+        except (OSError, http.client.HTTPException) as exc:
             with contextlib.suppress(OSError):
                 os.remove(tmp)
-            http = exc if isinstance(exc, urllib.error.HTTPError) else None
+            refused = exc if isinstance(exc, urllib.error.HTTPError) else None
             pause = min(15.0, 2.0 ** attempt)
-            if http is not None:
+            if refused is not None:
                 with contextlib.suppress(TypeError, ValueError):
-                    pause = max(pause, float(http.headers.get("Retry-After") or 0))
-            if time.monotonic() + pause > give_up or (http is not None
-                                                      and http.code not in _TRANSIENT_HTTP):
-                reason = (f"HTTP {http.code} {http.reason}" if http is not None
+                    pause = max(pause, float(refused.headers.get("Retry-After") or 0))
+            if time.monotonic() + pause > give_up or (refused is not None
+                                                      and refused.code not in _TRANSIENT_HTTP):
+                reason = (f"HTTP {refused.code} {refused.reason}" if refused is not None
                           else _safe_str(exc))
                 raise OSError(f"could not download the large argument {where} to this "
                               f"node's {NODE_OBJECTS_DIR}: {reason}") from None
@@ -484,12 +490,14 @@ def run() -> dict[str, Any]:
     except BaseException as exc:  # noqa: BLE001 - reported in outputs.pickle, the worker exits 0
         outcome["fatal"] = (stage, *_error(exc)[1:])
         return outcome
+    began = time.perf_counter()
     for args, kwargs in calls:
         try:
             row = _result(fn(*args, **kwargs))
         except BaseException as exc:  # noqa: BLE001 - user code: any error goes back as its row
             row = _error(exc, skip=1)
         results.append(row)
+    node["calls_seconds"] = time.perf_counter() - began  # map(chunksize=None) sizes by it
     return outcome
 
 

@@ -238,16 +238,18 @@ class FakeBatchClient:
         m = re.search(r"stateTransitionTime gt DateTime'([^']+)'", filter or "")
         if m:
             since = dt.datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
+        states = {"completed", "running"} if "state eq 'running'" in (filter or "") else {
+            "completed"}
         out = []
         with self.lock:
             for tid, t in self.tasks[job_id].items():
-                if t["state"] != "completed":
+                if t["state"] not in states:
                     continue
                 if since and dt.datetime.fromisoformat(t["time"].replace("Z", "+00:00")) <= since:
                     continue
-                out.append(models.BatchTask({"id": tid, "state": "completed",
+                out.append(models.BatchTask({"id": tid, "state": t["state"],
                                              "stateTransitionTime": t["time"],
-                                             "executionInfo": t["info"]}))
+                                             "executionInfo": t.get("info")}))
         pages = [out[i:i + max_results] for i in range(0, len(out), max_results)] or [[]]
         return _Pages(pages)
 
@@ -272,7 +274,7 @@ class FakeBatchClient:
         self.hold.wait()
         with self.lock:
             task = self.tasks[job_id][tid]
-            task["state"] = "running"
+            task.update(state="running", time=_now())
         body = task["body"]
         if self.in_process:
             self._run_in_process(job_id, tid, task, body)

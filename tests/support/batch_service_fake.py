@@ -57,7 +57,8 @@ class ScriptedBatch:
         return 0
 
     def create_job(self, job_id: str, environment: Mapping[str, str] | None = None,
-                   preparation: Mapping[str, Any] | None = None) -> None:
+                   preparation: Mapping[str, Any] | None = None,
+                   max_parallel_tasks: int | None = None) -> None:
         self.jobs[job_id] = "active"
 
     def add_collection(self, job_id: str, tasks: Sequence[str]) -> list[AddResult]:
@@ -90,6 +91,9 @@ class ScriptedBatch:
 
     def completed_since(self, job_id: str, since: dt.datetime | None) -> list[CompletedTask]:
         return [t for t in self.completed if since is None or t.transition_time > since]
+
+    def transitions_since(self, job_id: str, since: dt.datetime | None) -> list[CompletedTask]:
+        return self.completed_since(job_id, since)  # its tasks complete as they are added
 
     def preparation_failures(self, job_id: str) -> list[PreparationFailure]:
         return []

@@ -135,7 +135,7 @@ class TaskOps(Core):
             raise _invalid("exitConditions", "exitOptions.jobAction requires the job's "
                                              "onTaskFailure to be performexitoptionsjobaction")
         return Task(job.id, self.next_seq(), spec, now=self.now(),
-                    default_max_retries=job.max_task_retries)
+                    default_max_retries=job.max_task_retries, eligible=self.eligible_time)
 
     def _check_auto_storage(self, files: list[dict[str, Any]]) -> None:
         if self.settings.auto_storage or self.settings.loose:

@@ -4,7 +4,9 @@ Role: `Task` owns one task's definition (as validated from the request) and its
 execution record (`executionInfo`, `nodeInfo`). Each row of that page's transition table
 is one method: `start` (row 2; `prepare` / `unprepare` around a job preparation task),
 `finish` (rows 3-8), `requeue` (rows 10-11), `terminate` (row 9), `reactivate` (row 12).
-The allowed state changes are the data in `TRANSITIONS`. `exit_options` resolves a
+The allowed state changes are the data in `TRANSITIONS`. Each entry into `active` sets
+`eligible_at`, the earliest time the scheduler may place the task (the emulated
+scheduling latency, `Settings.scheduling_latency`). `exit_options` resolves a
 task's `exitConditions` for job actions.
 
 Imports: the standard library, `..wire`, `..runner` (data classes only) and `.base`.
@@ -12,6 +14,7 @@ Imports: the standard library, `..wire`, `..runner` (data classes only) and `.ba
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from .. import wire
@@ -35,8 +38,13 @@ class Task(Entity):
     }
 
     def __init__(self, job_id: str, seq: int, spec: dict[str, Any], *, now: float,
-                 default_max_retries: int) -> None:
+                 default_max_retries: int,
+                 eligible: Callable[[float], float] | None = None) -> None:
         super().__init__(spec["id"], now, "active")
+        # scheduling latency: `eligible(t)` is when a task entering `active` at t may first
+        # be placed (0.0: at once); recomputed on every entry (add, retry, requeue, ...)
+        self._eligible = eligible
+        self.eligible_at: float = eligible(now) if eligible is not None else 0.0
         self.job_id = job_id
         self.seq = seq
         self.spec = spec  # the validated request body, echoed on GET
@@ -84,6 +92,11 @@ class Task(Entity):
         self.touch(now)
 
     # --- transitions (rows of the task state machine) ------------------------------------
+
+    def _move_to(self, state: str, now: float) -> None:
+        super()._move_to(state, now)
+        if state == "active":  # back in the queue: a new scheduling latency
+            self.eligible_at = self._eligible(now) if self._eligible is not None else 0.0
 
     def start(self, now: float, pool_id: str, node_id: str, run_id: str) -> None:
         """Row 2: scheduled on a node."""

@@ -16,7 +16,7 @@ def test_idle_polls_cost_one_request_each(make_batch_executor, local_stack, tmp_
     fs = [ex.submit(wait_gate, gate.path, i) for i in range(12)]
     deadline = time.monotonic() + 60
     tick = threading.Event()
-    while not all(f.running() for f in fs):  # all accepted by Batch (4 run, 8 wait)
+    while ex._manager.table.in_flight() < 12:  # all accepted by Batch (4 run, 8 wait)
         assert time.monotonic() < deadline, "tasks not accepted"
         tick.wait(0.02)
     try:

@@ -34,7 +34,7 @@ def test_every_task_sets_its_retention_time(fakes, make_executor, settings, rete
 def test_usage_counts_the_tasks_bytes_and_requests(fakes, make_executor, caplog) -> None:
     caplog.set_level(logging.INFO, logger="azure_batch_executor")
     ex = make_executor(node_hour_price=0.5)
-    assert list(ex.map(mul, range(5), range(5))) == [0, 1, 4, 9, 16]
+    assert list(ex.map(mul, range(5), range(5), chunksize=1)) == [0, 1, 4, 9, 16]
     live = ex.usage()
     assert isinstance(live, Usage) and live.job_id == ex.job_id and live.tasks == 5
     ex.shutdown()

@@ -8,11 +8,11 @@ import logging
 import threading
 import time
 from concurrent.futures import Future
-from concurrent.futures._base import PENDING, RUNNING
+from concurrent.futures._base import PENDING
 
 import pytest
 from azure.core.exceptions import HttpResponseError
-from support.batch_sdk_fake import BATCH_KEY, STORAGE_KEY, http_error
+from support.batch_sdk_fake import BATCH_KEY, STORAGE_KEY, _now, http_error
 from support.memory_store import MemoryBlobStore
 
 from azure_batch_executor import BrokenBatchExecutor, TaskFailedError, TaskRejectedError
@@ -89,24 +89,42 @@ def test_collections_hold_at_most_100_tasks(fakes, make_executor) -> None:
     ex = make_executor(max_workers=1000)
     fakes.client.in_process = True
     fakes.client.hold.clear()
-    fs = [ex.submit(identity, i) for i in range(250)]
-    wait_until(lambda: all(f.running() for f in fs), "all tasks accepted")
+    for i in range(250):
+        ex.submit(identity, i)
+    wait_until(lambda: len(fakes.client.tasks[ex.job_id]) == 250, "all tasks accepted")
     assert fakes.client.calls["add"] >= 3  # the fake asserts <= 100 per call
     fakes.client.hold.set()
     ex.shutdown(wait=False, cancel_futures=True)
 
 
-def test_max_workers_bounds_tasks_in_flight(fakes, make_executor) -> None:
-    ex = make_executor(max_workers=2)
+def test_queue_depth_zero_adds_a_task_only_for_a_free_worker(fakes, make_executor) -> None:
+    ex = make_executor(max_workers=2, queue_depth=0)
     fakes.client.hold.clear()
     fs = [ex.submit(identity, i) for i in range(5)]
-    wait_until(lambda: sum(f.running() for f in fs) == 2, "two tasks accepted")
-    assert [f._state for f in fs[2:]] == [PENDING] * 3  # not accepted yet: still cancellable
+    wait_until(lambda: len(fakes.client.tasks[ex.job_id]) == 2, "two tasks accepted")
+    assert [f._state for f in fs] == [PENDING] * 5  # none seen running yet: all cancellable
     assert fs[4].cancel()
     fakes.client.hold.set()
     assert [f.result(TIMEOUT) for f in fs[:4]] == [0, 1, 2, 3]
     assert fs[4].cancelled()
     assert len(fakes.client.tasks[ex.job_id]) == 4
+
+
+def test_tasks_are_queued_ahead_and_a_queued_one_can_be_cancelled(fakes, make_executor
+                                                                  ) -> None:
+    ex = make_executor(max_workers=2, queue_depth=2)
+    fakes.client.hold.clear()  # nothing starts
+    fs = [ex.submit(identity, i) for i in range(6)]
+    wait_until(lambda: len(fakes.client.tasks[ex.job_id]) == 4, "four tasks added")
+    assert fakes.client.jobs[ex.job_id]["maxParallelTasks"] == 2  # Batch bounds the running
+    assert not any(f.running() for f in fs)  # queued at Batch is not running
+    task_id = ex._ctx.services.layout.task_id(3)
+    assert fs[3].cancel()  # queued at Batch, not started: cancellable
+    wait_until(lambda: task_id in fakes.client.terminated, "the queued task terminated")
+    fakes.client.hold.set()
+    assert [f.result(TIMEOUT) for f in fs[:3] + fs[4:]] == [0, 1, 2, 4, 5]
+    assert fs[3].cancelled()
+    assert len(fakes.client.tasks[ex.job_id]) == 6  # the 5th and 6th went in its place
 
 
 def test_idle_poll_costs_one_request_however_many_tasks(fakes, make_executor) -> None:
@@ -115,7 +133,8 @@ def test_idle_poll_costs_one_request_however_many_tasks(fakes, make_executor) ->
     fakes.client.in_process = True
     fakes.client.hold.clear()
     fs = [ex.submit(identity, i) for i in range(300)]
-    wait_until(lambda: all(f._state == RUNNING for f in fs), "all tasks accepted")
+    wait_until(lambda: len(fakes.client.tasks[ex.job_id]) == 300
+               and not ex._manager.table.adding, "all tasks accepted")
     before, ticks = ex.request_counts(), ex._manager.watcher.ticks
     wait_until(lambda: ex._manager.watcher.ticks >= ticks + 20, "20 idle polls")
     after, ticks_after = ex.request_counts(), ex._manager.watcher.ticks
@@ -142,7 +161,7 @@ def test_job_gone_breaks_every_pending_future(fakes, make_executor) -> None:
     fakes.client.hold.clear()
     running = ex.submit(identity, 1)
     queued = ex.submit(identity, 2)
-    wait_until(running.running, "the first task accepted")
+    wait_until(lambda: ex._manager.table.in_flight() == 2, "both tasks accepted")
     fakes.client.job_gone = True
     for f in (running, queued):
         exc = f.exception(TIMEOUT)
@@ -155,7 +174,8 @@ def test_job_gone_breaks_every_pending_future(fakes, make_executor) -> None:
 
 def test_map_uploads_the_function_once_and_small_inputs_inline(fakes, make_executor) -> None:
     ex = make_executor()
-    assert list(ex.map(mul, range(12), range(12), timeout=TIMEOUT)) == [i * i for i in range(12)]
+    assert list(ex.map(mul, range(12), range(12), timeout=TIMEOUT, chunksize=1)) == [
+        i * i for i in range(12)]
     blobs = fakes.store.blobs
     assert len([b for b in blobs if "shared_" in b]) == 1
     assert not [b for b in blobs if b.endswith("_inputs.pickle")]
@@ -297,17 +317,20 @@ def test_future_cancelled_during_its_add_gets_its_task_terminated(fakes, make_ex
 def test_terminate_fails_the_tasks_in_flight_and_cancels_the_rest(fakes, make_executor) -> None:
     from azure_batch_executor import TaskTerminatedError
 
-    ex = make_executor(max_workers=2)
+    ex = make_executor(max_workers=2, queue_depth=2)
     fakes.client.hold.clear()  # accepted, never started
     try:
-        fs = [ex.submit(mul, i, 1) for i in range(4)]
-        wait_until(lambda: fs[0].running() and fs[1].running(), "the adds")
+        fs = [ex.submit(mul, i, 1) for i in range(6)]
+        wait_until(lambda: len(fakes.client.tasks[ex.job_id]) == 4, "the adds")
+        wait_until(lambda: not ex._manager.table.adding, "the add replies")
+        fakes.client.tasks[ex.job_id]["task-000000"].update(state="running", time=_now())
+        wait_until(fs[0].running, "the running task seen")
         ex.terminate(wait=True)
         assert all(f.done() for f in fs)
-        assert fs[2].cancelled() and fs[3].cancelled()
-        for f in fs[:2]:
-            with pytest.raises(TaskTerminatedError):
-                f.result()
+        # queued at Batch (never started) or never added: cancelled; running: terminated
+        assert all(f.cancelled() for f in fs[1:])
+        with pytest.raises(TaskTerminatedError):
+            fs[0].result()
         # one request for the job ("Job - Terminate": its running tasks are terminated, its
         # active ones never scheduled), none per task; the job is kept, terminated
         assert fakes.client.calls["terminate_task"] == 0 and fakes.client.terminated == []

@@ -28,16 +28,55 @@ def done(task_id: str) -> CompletedTask:
     return CompletedTask(task_id, None, "success", 0, None, None)
 
 
-def test_an_item_goes_pending_adding_in_flight_done() -> None:
+def test_an_item_goes_pending_adding_queued_running_done() -> None:
     table, work = WorkTable(), item()
     assert work.state is State.PENDING
     table.take([work])
     assert work.state is State.ADDING and table.adding == 1 and table.in_flight() == 0
     assert table.accepted(work)
-    assert work.state is State.IN_FLIGHT and work.future.running() and table.in_flight() == 1
+    assert work.state is State.QUEUED and not work.future.running() and table.in_flight() == 1
+    assert table.started(work.task_id) is None
+    assert work.state is State.RUNNING and work.future.running() and not table.queued
     assert table.completed(done(work.task_id)) is work and not table
     resolve(work, 42)
     assert work.state is State.DONE and work.future.result() == 42
+
+
+def test_a_queued_item_seen_completed_runs_then_completes() -> None:
+    table, work = WorkTable(), item()
+    table.take([work])
+    table.accepted(work)
+    assert table.completed(done(work.task_id)) is work  # never seen running: started now
+    assert work.state is State.RUNNING and work.future.running() and not table
+
+
+def test_a_queued_item_cancelled_leaves_the_table_for_its_task_to_be_ended() -> None:
+    table, kept, gone = WorkTable(), item(1), item(2)
+    table.take([kept, gone])
+    table.accepted(kept), table.accepted(gone)
+    assert gone.future.cancel()  # queued at Batch, not started: cancellable
+    assert table.cancelled() == [gone]
+    assert gone.state is State.DONE and list(table.items) == [kept.task_id]
+    assert wait([gone.future], timeout=0).done == {gone.future}  # notified
+    assert table.completed(done(gone.task_id)) is None  # its task ended anyway: ignored
+
+
+def test_a_queued_item_cancelled_then_seen_running_is_handed_back_to_end_its_task() -> None:
+    table, work = WorkTable(), item()
+    table.take([work])
+    table.accepted(work)
+    work.future.cancel()
+    assert table.started(work.task_id) is work and not table
+    assert work.state is State.DONE
+
+
+def test_cancel_queued_cancels_only_the_queued() -> None:
+    table, queued, running = WorkTable(), item(1), item(2)
+    table.take([queued, running])
+    table.accepted(queued), table.accepted(running)
+    table.started(running.task_id)
+    assert table.cancel_queued() == 1
+    assert table.cancelled() == [queued] and running.future.running()
 
 
 def test_cancelled_while_adding_leaves_the_table_and_is_notified() -> None:

@@ -1,0 +1,93 @@
+"""Helpers of the infrastructure fault table: the fault-injecting proxy (shared with the
+throttling suite), the task functions the rows run, and looks at the Batch job that go
+straight to the emulator (never through the proxies)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+from support.gates import Gate, wait_gate  # noqa: F401 - re-exported
+from support.waiting import wait_until  # noqa: F401 - re-exported
+
+
+def _storage_proxy_module() -> Any:
+    """tests/integration/throttling/storage_proxy.py, imported once under its own name
+    (the throttling suite imports it as `storage_proxy` from its own folder)."""
+    name = "storage_proxy"
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "throttling" / "storage_proxy.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+_proxy = _storage_proxy_module()
+StorageProxy = _proxy.StorageProxy
+ProxyFault = _proxy.ProxyFault
+
+
+# ------------------------------------------------------------------ task functions
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def after_gate(path: str, value: Any) -> Any:
+    return wait_gate(path, value)
+
+
+# ------------------------------------------------------------------ the job, seen directly
+def batch_client(stack: Any) -> Any:
+    from azure.batch import BatchClient
+    from azure.core.credentials import AzureNamedKeyCredential
+
+    return BatchClient(stack.batch_account_url, AzureNamedKeyCredential(
+        stack.batch_account_name, stack.batch_account_key))
+
+
+def job_task_ids(stack: Any, job_id: str) -> list[str]:
+    """The ids of the job's tasks, as Batch lists them (duplicates would show twice)."""
+    client = batch_client(stack)
+    try:
+        return [t.id for t in client.list_tasks(job_id, select=["id"])]
+    finally:
+        client.close()
+
+
+def job_tasks_completed(stack: Any, job_id: str) -> bool:
+    """Whether the job has tasks and every one of them has completed."""
+    client = batch_client(stack)
+    try:
+        states = [str(t.state).lower() for t in client.list_tasks(job_id, select=["id", "state"])]
+    finally:
+        client.close()
+    return bool(states) and all(state.endswith("completed") for state in states)
+
+
+def running_on(stack: Any, job_id: str, task_id: str, requeues: int) -> str | None:
+    """The node `task_id` runs on once it runs after `requeues` requeues, else None."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    client = batch_client(stack)
+    try:
+        try:
+            task = client.get_task(job_id, task_id)
+        except ResourceNotFoundError:  # not added yet
+            return None
+    finally:
+        client.close()
+    info = task.execution_info
+    if (str(task.state).lower().endswith("running") and task.node_info is not None
+            and info is not None and int(info.requeue_count or 0) == requeues):
+        return str(task.node_info.node_id)
+    return None
