@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.metadata as _metadata
 
 from .engine import logs as _logs
+from .engine.attach import AttachedJob, JobInfo
 from .engine.executor import AzureBatchExecutor
 from .engine.usage import Usage
 from .errors import (
@@ -45,6 +46,7 @@ except _metadata.PackageNotFoundError:  # run from a source tree that was never 
 _logs.quiet_azure_loggers()
 
 __all__ = [
+    "AttachedJob",
     "AzureBatchExecutor",
     "AzureBatchExecutorError",
     "BrokenBatchExecutor",
@@ -52,6 +54,7 @@ __all__ = [
     "CoreQuotaError",
     "EnvironmentPreparationError",
     "ForkedExecutorError",
+    "JobInfo",
     "NestedExecutorError",
     "PoolStartError",
     "QuotaError",

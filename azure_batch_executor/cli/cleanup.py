@@ -2,11 +2,15 @@
 
 Role: plan, then (unless ``--dry-run``) delete, item by item, reporting each:
 
-    blobs        a job prefix ``<job>/`` whose expiry marker is past (whatever its job id
-                 prefix, as an executor's own sweep: engine/cleanup.py), with its markers;
-                 with --older-than D, also one of this package's whose newest blob is older
-                 than D and whose job is no longer live (completed, or gone)
-    marker       an expiry marker past its deadline whose prefix is already empty
+    container    a job's own blob container (`wire.layout.JobLayout.container`) whose
+                 expiry marker is past (whatever its job id prefix, as an executor's own
+                 sweep: engine/cleanup.py), deleted in one request with its markers; with
+                 --older-than D, also one made for a job of this package (its metadata
+                 names the job) whose newest blob (or, empty, its creation) is older than
+                 D and whose job is no longer live (completed, or gone)
+    blobs        the same for a job made before containers per job: its prefix ``<job>/``
+                 in the shared container
+    marker       an expiry marker past its deadline whose blobs are already gone
     job          a completed job of this package whose blobs' marker is past; with
                  --older-than D, also one completed more than D ago, and an active one
                  with no task waiting or running since more than D (its client died)
@@ -18,7 +22,7 @@ Role: plan, then (unless ``--dry-run``) delete, item by item, reporting each:
                  ago)
 
 A live job (active, terminating, disabled, ...) is never touched except as said, and
-nothing outside the job id prefix, the pool metadata and the markers is. A failed
+nothing outside the job id prefix, the container and pool metadata and the markers is. A failed
 deletion is reported and the others go on; the exit code is then 1.
 """
 
@@ -35,7 +39,8 @@ from typing import Any
 from .. import constants as C
 from ..cloud.codes import NotFound, error_code
 from ..config import first_line, human_duration
-from . import accounts, inventory
+from ..wire.layout import JobLayout
+from . import accounts, inventory, jobblobs
 from .accounts import Account
 from .serving import CommandError
 
@@ -49,8 +54,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "cleanup", help="delete the jobs, blobs and pools this package left behind",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=accounts.describe(
-            "Delete what the executor made and left: blob prefixes past their expiry "
-            "(blob_retention) and their completed jobs; with --older-than, also jobs "
+            "Delete what the executor made and left: jobs' blob containers past their "
+            "expiry (blob_retention) and their completed jobs; with --older-than, also jobs "
             "completed (or idle) that long ago, their blobs, and pools this package created "
             "that no job used for that long; with --environments, the shared node "
             "environments no live job uses. Live jobs are left alone. --dry-run only says "
@@ -74,7 +79,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 class Item:
     """One thing to delete, why, and how it went."""
 
-    kind: str  # job | blobs | marker | pool | environment
+    kind: str  # job | container | blobs | marker | pool | environment
     name: str
     reason: str
     delete: Callable[[], object]
@@ -200,41 +205,66 @@ class Planner:
 
     # ------------------------------------------------------------------ blobs
     def _blobs(self) -> list[Item]:
-        stored = set(inventory.prefixes(self.account))
-        candidates = {n for n in stored if inventory.made_here(n, self.prefix)}
+        stored = {n for n in inventory.prefixes(self.account)
+                  if inventory.made_here(n, self.prefix)}  # jobs made before containers
+        containers = jobblobs.job_containers(self.account)
+        mine = {j for j in containers if inventory.made_here(j, self.prefix)}
         items = []
-        for job_id in sorted(candidates | set(self.markers.by_job)):
+        for job_id in sorted(stored | mine | set(self.markers.by_job)):
             job = self.jobs.get(job_id)
             if job is not None and job.live and job_id not in self.doomed:
                 continue
-            reason = self._blob_reason(job_id, job, job_id in stored)
+            if job_id in containers or (job_id not in stored and self._has_container(job_id)):
+                blobs: jobblobs.JobBlobs | None = jobblobs.own_container(self.account, job_id)
+            else:
+                blobs = jobblobs.JobBlobs(job_id, self.account, False) \
+                    if job_id in stored else None
+            info = containers.get(job_id)
+            reason = self._blob_reason(job_id, job, blobs,
+                                       info.last_modified if info is not None else None)
             if reason is None:
                 continue
-            kind = "blobs" if job_id in stored else "marker"
-            name = f"{job_id}/" if job_id in stored else ", ".join(self.markers.names(job_id))
-            items.append(Item(kind, name, reason, self._deleting_blobs(job_id, job_id in stored),
-                              True))
+            if blobs is None:
+                kind, name = "marker", ", ".join(self.markers.names(job_id))
+            elif blobs.own:
+                kind, name = "container", blobs.container
+            else:
+                kind, name = "blobs", blobs.prefix
+            items.append(Item(kind, name, reason, self._deleting_blobs(job_id, blobs), True))
         return items
 
-    def _blob_reason(self, job_id: str, job: inventory.Job | None, stored: bool) -> str | None:
+    def _has_container(self, job_id: str) -> bool:
+        """Whether job `job_id` (of an expiry marker) has a container of its own (one
+        request: a container without this package's metadata is not listed as a job's)."""
+        name = JobLayout(job_id).container
+        if name == self.account.settings.container_name:
+            return False
+        own = jobblobs.own_container(self.account, job_id)
+        return bool(self.account.call("blob.container_head", own.account.container.exists))
+
+    def _blob_reason(self, job_id: str, job: inventory.Job | None,
+                     blobs: jobblobs.JobBlobs | None, created: dt.datetime | None
+                     ) -> str | None:
         deadline = self.markers.deadline(job_id)
         if deadline is not None and deadline <= self.now:
             return f"expired {accounts.iso(deadline)}"
-        if self.cutoff is None or not stored or not inventory.made_here(job_id, self.prefix):
+        if self.cutoff is None or blobs is None or not inventory.made_here(job_id, self.prefix):
             return None
-        newest = inventory.prefix(self.account, f"{job_id}/").newest
+        newest = inventory.prefix(blobs.account, blobs.prefix).newest or (
+            created if blobs.own else None)
         if newest is None or newest > self.cutoff:
             return None
         whose = ("its job is gone" if job is None else
                  "its job is deleted too" if job_id in self.doomed else f"its job is {job.state}")
         return f"last written {self._age(newest)} ago, {whose}"
 
-    def _deleting_blobs(self, job_id: str, stored: bool) -> Callable[[], object]:
+    def _deleting_blobs(self, job_id: str, blobs: jobblobs.JobBlobs | None
+                        ) -> Callable[[], object]:
         store, markers = self.account.store, self.markers.names(job_id)
 
         def delete() -> None:
-            if stored:
-                store.delete_prefix(f"{job_id}/")
+            if blobs is not None:
+                blobs.delete()
             for marker in markers:
                 store.delete_prefix(marker)
 

@@ -9,11 +9,14 @@ marker ``_expires/<UTC deadline>/<job id>`` (`wire.layout.JobLayout.read_expiry_
 a shared node environment by its prefix ``_environments/<id>/``.
 
 Imports: `accounts` (the account), `cloud.codes` (what a 404 is), `cloud.batch`
-(`pool_metadata`), `wire.layout`, `constants`.
+(`pool_metadata`), `wire.layout`, `constants`; `engine.attach` for what it shares with
+`AzureBatchExecutor.jobs()`: which jobs are ours (`made_here`, `stamped`), the live job
+states, and the task-count read (`BatchService.job_task_counts`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterable
@@ -23,14 +26,13 @@ from typing import Any
 from .. import constants as C
 from ..cloud.codes import NotFound
 from ..cloud.pools import pool_metadata
+from ..engine.attach import LIVE_JOB_STATES as LIVE_JOB_STATES
+from ..engine.attach import made_here as made_here
+from ..engine.attach import stamped as stamped
 from ..wire.layout import JobLayout
 from .accounts import Account, iso, state
 
 _ENVIRONMENT_URL = re.compile(re.escape("/" + C.ENVIRONMENTS_PREFIX) + r"([^/?]+)/")
-_JOB_STAMP = re.compile(r"-(\d{8}-\d{6})-[0-9a-f]{8}$")
-
-# Batch job states in which a job may still run tasks (anything but completed/deleting).
-LIVE_JOB_STATES = frozenset({"active", "disabling", "disabled", "enabling", "terminating"})
 
 
 @dataclass(frozen=True)
@@ -73,20 +75,6 @@ class Markers:
         return [name for _, name in self.by_job.get(job_id, [])]
 
 
-def made_here(job_id: str, job_id_prefix: str) -> bool:
-    """Whether a job id (or the name of a blob prefix) is one the executor makes with this
-    `job_id_prefix`."""
-    return job_id.startswith(job_id_prefix + "-") and bool(_JOB_STAMP.search(job_id))
-
-
-def stamped(job_id: str) -> dt.datetime | None:
-    """The creation time the executor wrote into a job id, or None."""
-    m = _JOB_STAMP.search(job_id)
-    if m is None:
-        return None
-    return dt.datetime.strptime(m.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=dt.timezone.utc)
-
-
 # ---------------------------------------------------------------------------- Batch
 def jobs(account: Account) -> list[Job]:
     """Every job of the Batch account (one listing)."""
@@ -121,14 +109,11 @@ def task_counts(account: Account, job_id: str) -> dict[str, int] | None:
     """The job's task counts: active, running, completed, succeeded, failed (one request);
     None when the job is gone meanwhile."""
     try:
-        counts = account.call("batch.task_counts", account.client.get_job_task_counts,
-                              job_id)
+        with account.naming_fixes(blob=False):  # the executor's read, the command's retries
+            counts = account.batch.job_task_counts(job_id)
     except NotFound:
         return None
-    c = counts.task_counts
-    return {"active": int(c.active), "running": int(c.running),
-            "completed": int(c.completed), "succeeded": int(c.succeeded),
-            "failed": int(c.failed)}
+    return dataclasses.asdict(counts)
 
 
 def tasks(account: Account, job_id: str) -> list[Any]:

@@ -1,8 +1,10 @@
 """The `azure-batch-executor logs JOB [TASK]` command: what a job's tasks printed.
 
 Role, with a TASK (``task-000123`` or ``123``): the task's stdout (``--stderr``: its
-stderr). A completed task's comes from its blob, ``<job>/iter_<i>_stdout.txt`` (uploaded
-at its completion; still there after the job is deleted, for `blob_retention`); a running
+stderr). A completed task's comes from its blob, ``<job>/iter_<i>_stdout.txt`` in the
+job's own container (in the shared one for a job made before containers per job:
+`jobblobs.locate`; uploaded at its completion; still there after the job is deleted, for
+`blob_retention`); a running
 task's from the file on its node through the Batch task-file API. ``--follow`` reads the
 node file by byte ranges every `FOLLOW_INTERVAL` s, waiting for the task to start, until
 the task completes.
@@ -24,7 +26,7 @@ from typing import Any
 
 from ..cloud.codes import NotFound
 from ..wire.layout import JobLayout
-from . import accounts, inventory
+from . import accounts, inventory, jobblobs
 from .accounts import Account
 from .serving import CommandError
 
@@ -76,7 +78,10 @@ def run(args: argparse.Namespace) -> int:
                                "id (task-000007) or its index (7)")
         index = int(m.group(1))
     stream = "stderr" if args.stderr else "stdout"
-    with accounts.session(args) as account:
+    with accounts.session(args) as shared:
+        # the account reading the container of the job's blobs (its own, by default)
+        found = jobblobs.locate(shared, layout.job_id)
+        account = (found or jobblobs.own_container(shared, layout.job_id)).account
         if index is None:
             if args.stderr:
                 _every_stderr(args, account, layout)
@@ -203,7 +208,7 @@ class Task:
             return (f"no {self.stream} of {self.task_id} in job {job}: neither the task in "
                     f"Batch nor the blob {self.blob} in the container "
                     f"{self.account.settings.container_name}; list the tasks with "
-                    f"`{accounts.PROG} logs {job}` (another container: pass --container-name)")
+                    f"`{accounts.PROG} logs {job}`")
         if state in ("active", "preparing"):
             return (f"{self.task_id} of job {job} has not started yet ({state}): pass "
                     "--follow to wait for its output")
@@ -283,6 +288,7 @@ def _log_sizes(account: Account, layout: JobLayout) -> dict[int, dict[str, int]]
 
 def _no_job(account: Account, layout: JobLayout) -> str:
     return (f"no job {layout.job_id} in the Batch account {account.settings.batch_account} "
-            f"and no task output under {layout.prefix} in the container "
-            f"{account.settings.container_name}: list the jobs with `{accounts.PROG} jobs` "
-            "(another container: pass --container-name)")
+            f"and no task output under {layout.prefix} in its container "
+            f"{layout.container} (nor in the shared container, for an older job): list the "
+            f"jobs with `{accounts.PROG} jobs` (a job of another shared container: pass "
+            "--container-name)")

@@ -1,9 +1,11 @@
 """The `azure-batch-executor status JOB` command: one job, its tasks and its pool.
 
 Role: the job's state and times, its task counts (active, running, completed; succeeded,
-failed), its pool's allocation state, size and nodes by state, and its blob prefix with
-the expiry of its blobs: four requests and one listing of the expiry markers. A job whose
-Batch job was deleted but whose blobs are kept is shown as state ``deleted``.
+failed), its pool's allocation state, size and nodes by state, and where its blobs are
+(its own container, or its prefix in the shared container for a job made before
+containers per job: `jobblobs.locate`) with their expiry: five requests and one listing
+of the expiry markers. A job whose Batch job was deleted but whose blobs are kept is
+shown as state ``deleted``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from . import accounts, inventory
+from ..wire.layout import JobLayout
+from . import accounts, inventory, jobblobs
 from .serving import CommandError
 
 
@@ -35,14 +38,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     with accounts.session(args) as account:
         job = inventory.job(account, args.job)
-        prefix = f"{args.job}/"
+        layout = JobLayout(args.job)
+        stored = jobblobs.locate(account, args.job)
         if job is None:
-            if not inventory.prefix(account, prefix).count:
+            if stored is None:
                 raise CommandError(
-                    f"no job {args.job} in the Batch account {account.settings.batch_account} "
-                    f"and no blobs under {prefix} in the container "
-                    f"{account.settings.container_name}: list the jobs with "
-                    f"`{accounts.PROG} jobs` (a job of another container: pass "
+                    f"no job {args.job} in the Batch account {account.settings.batch_account},"
+                    f" no container {layout.container} and no blobs under {layout.prefix} in "
+                    f"the container {account.settings.container_name}: list the jobs with "
+                    f"`{accounts.PROG} jobs` (a job of another shared container: pass "
                     "--container-name)")
             job = inventory.Job(args.job, "deleted", created=inventory.stamped(args.job))
         counts = inventory.task_counts(account, job.id) if job.state != "deleted" else None
@@ -58,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
                 "created": accounts.iso(job.created), "ended": accounts.iso(job.ended)},
         "tasks": counts,
         "pool": pool,
-        "blobs": {"container": account.settings.container_name, "prefix": prefix,
-                  "expire": accounts.iso(deadline)},
+        "blobs": {"container": stored.container if stored else layout.container,
+                  "prefix": layout.prefix, "expire": accounts.iso(deadline)},
     }
     if args.output == "json":
         accounts.emit(args, value)

@@ -33,7 +33,10 @@ from .pools import PoolRequests
 from .ports import (
     AddResult,
     CompletedTask,
+    JobRecord,
+    ListedTask,
     PreparationFailure,
+    TaskCounts,
 )
 from .retry import RequestStats, RetryPolicy, http_transport
 
@@ -268,6 +271,51 @@ class BatchService(PoolRequests):
             return ""
         return data[-nbytes:].decode("utf-8", errors="replace")
 
+    # ------------------------------------------------------------------ reattach and jobs
+    def job_record(self, job_id: str) -> JobRecord | None:
+        """The job's state, creation time and pool (one request); None when the account
+        has no job of that id."""
+        try:
+            job = self._call("batch.get_job", self.client.get_job, job_id,
+                             select=list(_JOB_FIELDS))
+        except HttpResponseError as exc:
+            if error_code(exc) == "jobnotfound" or exc.status_code == 404:
+                return None
+            raise
+        return _job_record(job)
+
+    def list_jobs(self) -> list[JobRecord]:
+        """Every job of the account (one listing, paged)."""
+        def listing() -> list[Any]:
+            return list(self.client.list_jobs(select=list(_JOB_FIELDS),
+                                              max_results=C.LIST_PAGE_SIZE))
+
+        return [_job_record(j) for j in self._call("batch.list_jobs", listing)]
+
+    def job_task_counts(self, job_id: str) -> TaskCounts:
+        """The job's tasks by state, with succeeded and failed (one request)."""
+        counts = self._call("batch.task_counts", self.client.get_job_task_counts, job_id)
+        c = counts.task_counts
+        return TaskCounts(int(c.active), int(c.running), int(c.completed), int(c.succeeded),
+                          int(c.failed))
+
+    def list_job_tasks(self, job_id: str) -> list[ListedTask]:
+        """Every task of the job, in any state, with its displayName and its last attempt's
+        execution info (one listing, a request per page)."""
+        pages = self.client.list_tasks(
+            job_id, select=["id", "displayName", "state", "stateTransitionTime",
+                            "executionInfo", "nodeInfo"],
+            max_results=C.LIST_PAGE_SIZE,
+        ).by_page()
+        out: list[ListedTask] = []
+        while True:
+            page = self._retry.call(_UNCOUNTED, "", _next_page, pages)
+            if page is None:
+                break
+            self._stats.add("batch.list")
+            out += [_listed_task(t) for t in page]
+        return out
+
     def close(self) -> None:
         self.client.close()
 
@@ -278,3 +326,33 @@ _UNCOUNTED = RequestStats()
 def _next_page(pages: Any) -> list[Any] | None:
     page = next(pages, None)
     return None if page is None else list(page)
+
+
+_JOB_FIELDS = ("id", "state", "creationTime", "poolInfo", "executionInfo")
+
+
+def _job_record(job: Any) -> JobRecord:
+    info = job.execution_info
+    pool = (job.pool_info.pool_id if job.pool_info else None) or (
+        info.pool_id if info else None)
+    return JobRecord(job.id, lower(job.state) if job.state else "", job.creation_time, pool)
+
+
+def _listed_task(t: Any) -> ListedTask:
+    info = t.execution_info
+    failure = info.failure_info if info else None
+    return ListedTask(
+        task_id=t.id,
+        transition_time=t.state_transition_time,
+        result=lower(info.result) if info and info.result else "",
+        exit_code=info.exit_code if info else None,
+        failure_code=str(failure.code) if failure and failure.code else None,
+        failure_message=str(failure.message) if failure and failure.message else None,
+        start_time=info.start_time if info else None,
+        end_time=info.end_time if info else None,
+        retry_count=int(info.retry_count or 0) if info else 0,
+        requeue_count=int(info.requeue_count or 0) if info else 0,
+        node_id=t.node_info.node_id if t.node_info else None,
+        state=lower(t.state) if t.state else "",
+        display_name=str(t.display_name or ""),
+    )

@@ -3,7 +3,7 @@
 Role: two `typing.Protocol`s, `BatchPort` (pool, job, task collections, task counts and
 completions, the pool's nodes) and `BlobPort` (the job's blobs and their SAS URLs), with
 the value types they exchange (`AddResult`, `CompletedTask`, `EnsuredPool`, `PoolStatus`,
-...). `batch.BatchService` and
+`JobRecord`, `ListedTask`, ...). `batch.BatchService` and
 `storage.BlobStore` implement them against Azure (or the local stack); tests pass fakes
 of them through the constructors (`AzureBatchExecutor.connect`, `superbatch.client.connect`),
 and a test checks that fakes and real classes both satisfy these protocols.
@@ -49,6 +49,39 @@ class CompletedTask:
     requeue_count: int = 0  # put back in the queue by Batch (a node removed or preempted)
     node_id: str | None = None
     state: str = "completed"  # "running" in `BatchPort.transitions_since`'s answers
+
+
+@dataclass(frozen=True)
+class ListedTask(CompletedTask):
+    """A task of a job's full listing (`BatchPort.list_job_tasks`), in any state
+    (``active``, ``preparing``, ``running``, ``completed``), with its ``displayName``: what
+    the executor wrote there (`taskdef.CALL_DISPLAY`, `taskdef.CHUNK_DISPLAY`)."""
+
+    display_name: str = ""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A job as Batch reports it (`BatchPort.job_record`, `BatchPort.list_jobs`); `state`
+    lowercase: ``active``, ``disabling``, ``disabled``, ``enabling``, ``terminating``,
+    ``completed`` or ``deleting``."""
+
+    job_id: str
+    state: str
+    created: dt.datetime | None = None
+    pool_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """A job's tasks by state (`BatchPort.job_task_counts`); `succeeded` and `failed` are
+    among the `completed`."""
+
+    active: int = 0
+    running: int = 0
+    completed: int = 0
+    succeeded: int = 0
+    failed: int = 0
 
 
 @dataclass(frozen=True)
@@ -142,15 +175,25 @@ class BatchPort(Protocol):
     def transitions_since(self, job_id: str, since: dt.datetime | None
                           ) -> list[CompletedTask]: ...
     def preparation_failures(self, job_id: str) -> list[PreparationFailure]: ...
+    def job_record(self, job_id: str) -> JobRecord | None: ...
+    def list_jobs(self) -> list[JobRecord]: ...
+    def job_task_counts(self, job_id: str) -> TaskCounts: ...
+    def list_job_tasks(self, job_id: str) -> list[ListedTask]: ...
     def close(self) -> None: ...
 
 
 @runtime_checkable
 class BlobPort(Protocol):
-    """The blob container of the executor's jobs, and the SAS URLs tasks get for it."""
+    """One blob container (a job's own, or the shared one), and the SAS URLs tasks get
+    for it; `for_container` reaches another container of the same account."""
 
     @property
     def container_url(self) -> str: ...
+    @property
+    def container_name(self) -> str: ...
+    def for_container(self, name: str, metadata: Mapping[str, str] | None = None
+                      ) -> BlobPort: ...
+    def delete_container(self) -> bool: ...
     def ensure_container(self) -> None: ...
     def sign(self) -> None: ...
     def read_url(self, blob_name: str) -> str: ...

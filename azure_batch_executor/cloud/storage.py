@@ -1,12 +1,21 @@
-"""The Blob side: the executor's container, uploads, SAS URLs for tasks, downloads.
+"""The Blob side: the executor's containers, uploads, SAS URLs for tasks, downloads.
 
-Role: one `BlobStore` per executor. It creates the container if absent, uploads
-config/worker/input/payload blobs (and files, streamed), downloads outputs and stderr tails,
-deletes a job's blobs by prefix, and signs the SAS tokens of its tasks with least
-permissions (docs/security.md): a blob-scoped read-only SAS for each resource file, a
-container SAS with create+write only (no read, list or delete) for output files, all
-expiring with the job (its maximum wall-clock time plus `SAS_EXPIRY_MARGIN`). Account-key
-SAS when a key or connection string is given, user delegation SAS with Entra ID. With a
+Role: a `BlobStore` is one container of a storage account. An executor connects to the
+shared container (the `container_name` setting: node environments, expiry markers) and
+works in its job's own container (`for_container(JobLayout.container)`, sharing the
+client, the request counts and the signing key). A store creates its container if absent,
+uploads config/worker/input/payload blobs (and files, streamed), downloads outputs and
+stderr tails, deletes blobs by prefix or its whole container (one request), and signs the
+SAS tokens of its tasks with least permissions (docs/security.md): a blob-scoped read-only
+SAS (``sr=b``, ``sp=r``) for each resource file, a container SAS with create+write only
+(``sr=c``, ``sp=cw``: no read, list or delete) for output files, scoped to the store's
+container: the job's own, so a task's write token reaches no other job's blobs
+(learn.microsoft.com/rest/api/storageservices/create-service-sas, "Specify the signed
+resource"); all expiring with the job (its maximum wall-clock time plus
+`SAS_EXPIRY_MARGIN`). Account-key SAS when a key or connection string is given, user
+delegation SAS with Entra ID: a user delegation key signs SAS for any container of its
+account (learn.microsoft.com/rest/api/storageservices/create-user-delegation-sas), so the
+key `sign()` gets once serves the job's container and the shared one. With a
 `pool_identity` the task URLs carry no SAS at all (the nodes authenticate as the pool's
 managed identity); only `download_url`, for the blobs the worker fetches itself, is still
 signed. Every request goes through `retry.RetryPolicy` and is counted: Blob's throttling and
@@ -20,10 +29,12 @@ failure too, `_cut_short_is_transient`).
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -73,8 +84,17 @@ def _credential_variable(settings: Settings) -> str:
     return f"{C.ENV_STORAGE_ACCOUNT_URL} (and your Entra ID login: az login)"
 
 
+@dataclass(frozen=True)
+class ContainerInfo:
+    """A container of the account as a listing reports it (`BlobStore.containers`)."""
+
+    name: str
+    metadata: Mapping[str, str]
+    last_modified: dt.datetime | None
+
+
 class BlobStore:
-    """The executor's blob container, with counted and retried requests."""
+    """One blob container of the account, with counted and retried requests."""
 
     def __init__(self, settings: Settings, stats: RequestStats, retry: RetryPolicy) -> None:
         self._settings = settings
@@ -97,6 +117,7 @@ class BlobStore:
                 str(settings.storage_account_url), DefaultAzureCredential(), **kw
             )
         self._container = self._service.get_container_client(settings.container_name)
+        self._metadata: dict[str, str] | None = None  # set on the container this creates
         self._signing: dict[str, Any] = {}  # sign(): the key, start and expiry of blob SAS
         self._write_sas = ""
 
@@ -108,11 +129,53 @@ class BlobStore:
         """The container URL without any SAS (safe to log and to put in error messages)."""
         return self._container.url
 
+    @property
+    def container_name(self) -> str:
+        return str(self._container.container_name)
+
+    def for_container(self, name: str, metadata: Mapping[str, str] | None = None
+                      ) -> BlobStore:
+        """Container `name` of the same account: the same client, request counts, retry
+        policy and (once `sign()`ed) signing key, its SAS tokens scoped to that container.
+        `metadata` is set on it if this store creates it (`ensure_container`). Closing
+        either store closes the client they share."""
+        view = copy.copy(self)
+        view._container = self._service.get_container_client(name)
+        view._metadata = dict(metadata) if metadata else None
+        if self._signing:
+            view._sign_for_container()
+        return view
+
     # ------------------------------------------------------------------ setup
     def ensure_container(self) -> None:
         """Create the container if absent; a credential problem names the variable to fix."""
         with naming_credentials(self._auth_error), contextlib.suppress(ResourceExistsError):
-            self._call("blob.container", self._container.create_container)
+            self._call("blob.container", self._container.create_container,
+                       metadata=self._metadata)
+
+    def container_exists(self) -> bool:
+        """Whether the container exists (one request)."""
+        return bool(self._call("blob.container_head", self._container.exists))
+
+    def delete_container(self) -> bool:
+        """Delete the container and every blob in it, in one request (the service removes
+        the blobs in the background; the name is taken for a while); False when there was
+        no such container."""
+        try:
+            self._call("blob.container_delete", self._container.delete_container)
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    def containers(self, name_starts_with: str = "") -> list[ContainerInfo]:
+        """The account's containers (whose name starts with `name_starts_with`), with their
+        metadata (one listing, paged)."""
+        def listing() -> list[ContainerInfo]:
+            return [ContainerInfo(str(c.name), dict(c.metadata or {}), c.last_modified)
+                    for c in self._service.list_containers(
+                        name_starts_with=name_starts_with or None, include_metadata=True)]
+
+        return self._call("blob.list_containers", listing)
 
     def _auth_error(self, exc: HttpResponseError) -> ConfigurationError:
         code = getattr(exc, "error_code", None) or exc.status_code
@@ -139,8 +202,13 @@ class BlobStore:
             )
             key_kw = {"user_delegation_key": udk}
         self._signing = {"account_name": str(self._service.account_name),
-                         "container_name": self._container.container_name,
                          "start": start, "expiry": expiry, **key_kw}
+        self._sign_for_container()
+
+    def _sign_for_container(self) -> None:
+        """This container's part of the signing: its name in every SAS (a blob SAS names
+        its container too), and its output SAS: create+write on this container only."""
+        self._signing = {**self._signing, "container_name": self._container.container_name}
         self._write_sas = generate_container_sas(
             permission=ContainerSasPermissions(create=True, write=True), **self._signing,
         )
@@ -231,11 +299,15 @@ class BlobStore:
 
     # ------------------------------------------------------------------ cleanup
     def blob_names(self, prefix: str) -> list[str]:
-        """The names of the blobs under `prefix` (one listing, counted once)."""
+        """The names of the blobs under `prefix` (one listing, counted once); none when the
+        container does not exist."""
         def names() -> list[str]:
             return list(self._container.list_blob_names(name_starts_with=prefix))
 
-        return self._call("blob.list", names)
+        try:
+            return self._call("blob.list", names)
+        except ResourceNotFoundError:  # ContainerNotFound: nothing was stored there yet
+            return []
 
     def delete_prefix(self, prefix: str) -> int:
         """Delete every blob under `prefix` (e.g. a job's ``<job_id>/``), 256 per batch
@@ -258,6 +330,7 @@ class BlobStore:
         return self._retry.call(self._stats, kind, fn, *a, **kw)
 
     def close(self) -> None:
+        """Close the client (that of every `for_container` view of it too)."""
         self._service.close()
 
 

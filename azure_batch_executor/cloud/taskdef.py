@@ -27,6 +27,11 @@ ON_SUCCESS = "tasksuccess"  # exit code 0 only
 
 _q = json.encoder.encode_basestring_ascii  # a JSON string literal, ASCII only (C speed)
 
+# What an executor's task says in its displayName: what its future resolves to, for a client
+# that reattaches to the job without the one that submitted it (`engine.attach`).
+CALL_DISPLAY = "abx:call"  # one submit() call: the call's result
+CHUNK_DISPLAY = "abx:chunk"  # a chunk of a map(): the list of its calls' results
+
 
 class TaskFactory:
     """Builds the task definitions of one job as JSON text; the parts all its tasks share
@@ -75,6 +80,7 @@ class TaskFactory:
         *,
         command_line: str | None = None,
         success_files: Sequence[tuple[str, str]] = (),
+        display: str | None = None,
     ) -> str:
         """One task definition as JSON text (ASCII: its length is its size in bytes).
 
@@ -82,6 +88,7 @@ class TaskFactory:
         (filePattern, blob) pairs uploaded only when the task succeeds; then `output_files`,
         uploaded when it completes, whatever its exit code. `inline_inputs`: a base64 task
         spec for the worker (an environment setting). `command_line`: instead of the worker.
+        `display`: its ``displayName`` (`CALL_DISPLAY`, `CHUNK_DISPLAY`), right after its id.
         """
         resources = self._common + [_resource(url, path, self._identity)
                                     for url, path in resource_files]
@@ -90,6 +97,7 @@ class TaskFactory:
             head, middle, end = self._output[condition]
             outputs += [head + _q(pattern) + middle + _q(blob) + end for pattern, blob in files]
         parts = ['{"id":', _q(task_id),
+                 "" if display is None else ',"displayName":' + _q(display),
                  self._command if command_line is None else ',"commandLine":' + _q(command_line),
                  ',"resourceFiles":[', ",".join(resources),
                  '],"outputFiles":[', ",".join(outputs), "]"]

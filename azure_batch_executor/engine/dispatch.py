@@ -44,7 +44,7 @@ from typing import Any
 from .. import constants as C
 from ..cloud.codes import ServiceError, error_code, is_gone, is_transient
 from ..cloud.ports import AddResult
-from ..cloud.taskdef import TaskFactory, group_collections
+from ..cloud.taskdef import CALL_DISPLAY, CHUNK_DISPLAY, TaskFactory, group_collections
 from ..config import first_line, mask_secrets
 from ..errors import TaskRejectedError
 from .autochunk import MapStream
@@ -76,13 +76,14 @@ class Dispatcher:
             common.append((store.read_url(lay.config_blob()), C.GLOBAL_CONFIG_FILE))
         self.factory = TaskFactory(ctx.services.settings, common, store.output_container_url(),
                                    registry=ctx.services.settings.registry)
-        # The definition of a task with an inline spec and nothing shared: the text
-        # `factory.body` builds for it, cut around its task id, index (3 times) and spec.
+        # The definition of a task with an inline spec and nothing shared (one submit()
+        # call): the text `factory.body` builds for it, cut around its task id, index (3
+        # times) and spec.
         task_id, index, spec = "@ABX-TASK-ID@", "@ABX-INDEX@", "@ABX-SPEC@"
         mark: Any = index  # the layout formats it like an int
         sample = self.factory.body(
             task_id, [], [(C.WORKER_OUTPUTS_FILE, lay.outputs_blob(mark)), *lay.log_files(mark)],
-            spec)
+            spec, display=CALL_DISPLAY)
         self.plain = re.split(f"{task_id}|{index}|{spec}", sample)
         marks = re.findall(f"{task_id}|{index}|{spec}", sample)
         if marks != [task_id, index, index, index, spec]:  # the builder changed its order
@@ -231,7 +232,7 @@ class Dispatcher:
         return [i for i in items if id(i) not in failed]
 
     def task_definition(self, item: WorkItem) -> str:
-        if item.shared_id is None and len(item.spec) <= C.INLINE_THRESHOLD:
+        if item.shared_id is None and len(item.spec) <= C.INLINE_THRESHOLD and not item.chunked:
             # the common case, large arguments too (their URLs are in the spec): one join
             index = str(item.index)
             parts = self.plain
@@ -250,7 +251,8 @@ class Dispatcher:
                               lay.shared_file(item.shared_id)))
         outputs = [(C.WORKER_OUTPUTS_FILE, lay.outputs_blob(item.index)),
                    *lay.log_files(item.index)]
-        return self.factory.body(item.task_id, resources, outputs, inline)
+        return self.factory.body(item.task_id, resources, outputs, inline,
+                                 display=CHUNK_DISPLAY if item.chunked else CALL_DISPLAY)
 
     def terminate_task(self, task_id: str) -> None:
         try:

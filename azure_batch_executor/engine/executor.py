@@ -1,6 +1,6 @@
 """AzureBatchExecutor: a concurrent.futures.Executor whose workers are Azure Batch tasks.
 
-Data flow (one executor = one Batch job, one blob prefix ``<job_id>/``)::
+Data flow (one executor = one Batch job, one blob container of its own, blobs ``<job_id>/...``)::
 
   submit(fn, *args) / map(fn, *its, chunksize=k, buffersize=b)
     │  wire.codec: cloudpickle (user modules by value) ──► lifecycle.WorkItem (PENDING,
@@ -26,9 +26,9 @@ Data flow (one executor = one Batch job, one blob prefix ``<job_id>/``)::
 
 Threads: the caller's thread pickles and enqueues under `JobContext.lock` and
 sets the wakeup Event; it never waits on the network (construction does: it
-checks the credentials, uploads the worker (creating the container if absent), creates
+checks the credentials, creates the job's blob container and uploads the worker, creates
 the pool if absent (an autoscaling one on an account), and the job; if it fails, it
-deletes what it created: `_Made`).
+deletes what it created: `startup.Made`).
 The manager thread (`manager.Manager`) owns everything after that, holding only a
 weakref to the executor. `shutdown()` (or leaving ``with``) waits for the futures, then
 the manager ends the job and, if `delete_pool_when_done`, deletes the pool if this
@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import base64
 import collections
-import contextlib
 import dataclasses
 import itertools
 import logging
@@ -55,9 +54,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from .. import constants as C
-from ..cloud.ports import BatchPort, BlobPort, Connect
+from ..cloud.ports import Connect
 from ..cloud.retry import RequestStats, RetryPolicy
-from ..config import Settings, first_line, nested_task
+from ..config import Settings, nested_task
 from ..errors import (
     BrokenBatchExecutor,
     ForkedExecutorError,
@@ -79,6 +78,7 @@ from ..wire.layout import JobLayout, new_job_id
 from . import accounts, manager
 from . import logs as _logs
 from .accounts import with_local_stack
+from .attach import AttachedJob, JobInfo, attach_job, list_jobs
 from .autochunk import ChunkSizer, MapStream
 from .lifecycle import cancel
 from .mapping import (
@@ -91,6 +91,7 @@ from .mapping import (
 )
 from .output import TaskOutput
 from .output import decode as decode_output
+from .startup import Made
 from .state import JobContext, Services
 from .usage import Usage
 
@@ -144,17 +145,22 @@ class AzureBatchExecutor(Executor):
             initializer, initargs = None, ()
         config_blob = encode_config(initializer, initargs)
         stats = RequestStats()
-        store, batch = type(self).connect(resolved, stats, RetryPolicy())
+        shared, batch = type(self).connect(resolved, stats, RetryPolicy())
         layout = JobLayout(new_job_id(resolved.job_id_prefix))
-        made = _Made(store, batch, layout, resolved)  # undone if construction fails
+        made = Made(shared, batch, layout, resolved)  # undone if construction fails
         try:
-            store.sign()
-            store.upload_creating_container(layout.worker_blob(), _worker_source())
+            shared.sign()  # its key signs the job container's SAS too (`for_container`)
+            # the job's own container (docs/security.md): its tasks' output SAS reaches no
+            # other job's blobs; a new name, so created at once, then the worker uploaded
+            store = shared.for_container(layout.container, layout.container_metadata())
+            store.ensure_container()
             made.blobs = True
+            store.upload(layout.worker_blob(), _worker_source())
             preparation = None
             if lock is not None:
-                upload_environment(lock, store, layout)
-                preparation = preparation_task(lock, store, layout, local=resolved.local,
+                upload_environment(lock, shared, store, layout)
+                preparation = preparation_task(lock, shared, store, layout,
+                                               local=resolved.local,
                                                pool_identity=resolved.pool_identity)
             registry = resolved.registry
             pool = batch.ensure_pool(registries=[registry] if registry else [])
@@ -175,7 +181,7 @@ class AzureBatchExecutor(Executor):
             services = Services(settings=resolved, layout=layout, store=store, batch=batch,
                                 stats=stats, config_inline=config_inline,
                                 env_id=lock.env_id if lock is not None else None,
-                                pool_created=pool.created)
+                                pool_created=pool.created, shared=shared)
             depth = resolved.queue_depth
             self._ctx = JobContext(services, self._max_workers, C.QUEUE_DEPTH_PER_WORKER
                                    * self._max_workers if depth is None else depth)
@@ -389,6 +395,32 @@ class AzureBatchExecutor(Executor):
         return (f"AzureBatchExecutor(job_id={self.job_id!r}, pool_id={self.pool_id!r}, "
                 f"max_workers={self._max_workers}, {state})")
 
+    # ------------------------------------------------------------------ reattach
+    @classmethod
+    def attach(cls, job_id: str, **settings: Any) -> AttachedJob:
+        """The results of job `job_id`, which an executor started in another process (one
+        that died, say): an `AttachedJob` whose `futures` are one per task in submission
+        order (a map() chunk's: the list of its calls' results) and whose `results()`
+        yields every call's result in that order, raising a call's exception in its place,
+        as map() does. They resolve as the tasks complete; leaving ``with`` (or its
+        `shutdown()`) waits for them, then deletes the job and its blobs, or, with
+        ``keep_job=True``, terminates the job and keeps it.
+
+        `settings` are the constructor's (each falling back to its environment variable;
+        none: the local stack of this process) and must reach the executor's account.
+        Raises ConfigurationError naming the fix when the account has no such job
+        (`jobs()` lists this package's jobs). docs/results.md#reattach.
+        """
+        return attach_job(cls.connect, job_id, settings)
+
+    @classmethod
+    def jobs(cls, **settings: Any) -> list[JobInfo]:
+        """This package's jobs on the account of `settings` (the constructor's; none: the
+        local stack of this process), newest first: a `JobInfo` each, with its id, state,
+        creation time, pool and task counts (active, running, completed, failed), as the
+        CLI's ``jobs`` command lists them. One listing, then one request per job."""
+        return list_jobs(cls.connect, settings)
+
     # ------------------------------------------------------------------ internals
     def _chunk_target(self) -> float:
         """Seconds a task of map(chunksize=None) should run (`chunk_target`)."""
@@ -413,39 +445,6 @@ class AzureBatchExecutor(Executor):
             self._check_open()
             return self._ctx.enqueue(spec, shared_id, chunked=chunked, objects=objects,
                                      sizer=sizer)
-
-
-class _Made:
-    """What the constructor created so far (the job's blobs, the pool, the job), undone when
-    it fails (an error, an interrupt): an executor that never started leaves nothing
-    behind. Each step is best effort and logged; a pool that existed before is kept."""
-
-    def __init__(self, store: BlobPort, batch: BatchPort, layout: JobLayout,
-                 settings: Settings) -> None:
-        self.store, self.batch, self.layout, self.settings = store, batch, layout, settings
-        self.blobs = self.pool = self.job = False
-
-    def undo(self) -> None:
-        steps: list[tuple[str, Callable[[], object]]] = []
-        if self.job:
-            steps.append((f"delete job {self.layout.job_id}",
-                          lambda: self.batch.delete_job(self.layout.job_id)))
-        if self.pool:
-            steps.append((f"delete pool {self.settings.pool_id}, created for this executor",
-                          self.batch.delete_pool))
-        if self.blobs:
-            steps.append((f"delete the blobs {self.layout.prefix}",
-                          lambda: self.store.delete_prefix(self.layout.prefix)))
-        for what, step in steps:
-            try:
-                step()
-                log.info("the executor could not start: %s", what)
-            except Exception as exc:  # noqa: BLE001 - the construction error is the one raised
-                log.warning("the executor could not start, and could not %s: %s", what,
-                            first_line(exc))
-        for closer in (self.batch.close, self.store.close):
-            with contextlib.suppress(Exception):  # closing is best effort
-                closer()
 
 
 def _tqdm_lock(initializer: Callable[..., object] | None) -> bool:

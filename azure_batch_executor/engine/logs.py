@@ -3,7 +3,8 @@
 Role: the package's logging policy, in one place.
 
 - With no logging configured, the user sees one line per executor saying where it
-  runs (`announce`, with the text from `where_it_runs`) and nothing else: Python's
+  runs and, on an account, how to reattach to its job (`announce`, with the text from
+  `where_it_runs`) and nothing else: Python's
   last-resort handler shows only WARNING and above, so `announce` writes its INFO
   line to stderr itself when no handler would receive it.
 - With logging configured (``logging.basicConfig(level=logging.INFO)``), the
@@ -69,14 +70,20 @@ def _silenced(logger: logging.Logger) -> bool:
 
 def where_it_runs(*, local: bool, account_url: str | None, account_name: str | None,
                   pool_id: str, job_id: str, max_workers: int) -> str:
-    """The announced line: the job id, and the local stack or the account and pool.
+    """The announced line: the job id, and the local stack or the account and pool; on an
+    account, how another process gets the job's results if this one dies (a local stack
+    ends with its process, and its jobs with it).
 
     Names the account, never a key: ``AzureBatchExecutor: job abx-... on Azure Batch
-    account myaccount, pool mypool, max_workers=8``.
+    account myaccount, pool mypool, max_workers=8 (if this process dies:
+    AzureBatchExecutor.attach('abx-...') gets its results)``.
     """
     if local:
         where = "the local stack (no Azure Batch account configured)"
     else:
         name = account_name or (urlsplit(account_url or "").hostname or "?").split(".")[0]
         where = f"Azure Batch account {name}"
-    return f"AzureBatchExecutor: job {job_id} on {where}, pool {pool_id}, max_workers={max_workers}"
+    line = f"AzureBatchExecutor: job {job_id} on {where}, pool {pool_id}, max_workers={max_workers}"
+    if not local:
+        line += f" (if this process dies: AzureBatchExecutor.attach({job_id!r}) gets its results)"
+    return line

@@ -25,7 +25,7 @@ the job or pool disappears or credentials are revoked, `terminate_broken` fails
 every pending future with `BrokenBatchExecutor` (cause chained). When the executor
 is shut down (or garbage collected) and nothing is left in flight, the thread
 deletes the job (terminates it with ``keep_job``), deletes the pool if asked, deletes
-or marks for expiry the job's blobs (`cleanup.BlobCleanup`, whose marker and sweep
+the job's blob container or marks it for expiry (`cleanup.BlobCleanup`, whose marker and sweep
 start with the first dispatch), logs the usage record (`usage.UsageMeter`, fed by
 collect and dispatch) and exits. After `terminate()` it does not wait for the tasks:
 `terminate_all` terminates the job in one request and resolves every future.
@@ -38,16 +38,18 @@ import logging
 import sys
 import threading
 import weakref
+from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from .. import constants as C
 from ..cloud.codes import ENDED_CODES, error_code, is_gone, is_service_error
-from ..cloud.ports import CompletedTask
+from ..cloud.ports import BlobPort, CompletedTask
 from ..config import first_line, mask_secrets
 from ..errors import BrokenBatchExecutor, TaskFailedError, TaskTerminatedError
 from ..nodeenv.jobprep import preparation_error
-from ..wire.outcome import decode_outcome
+from ..wire.layout import JobLayout
+from ..wire.outcome import Outcome, decode_outcome
 from .cleanup import BlobCleanup
 from .dispatch import Dispatcher
 from .lifecycle import WorkItem, WorkTable, broken, end, fail, settle
@@ -99,8 +101,9 @@ class Manager(threading.Thread):
         self.usage = UsageMeter(ctx.services.stats, ctx.services.layout.job_id,
                                 settings.node_hour_price)
         self.dispatcher = Dispatcher(ctx, self.io, self.table, self.usage)
-        self.cleanup = BlobCleanup(ctx.services.store, ctx.services.layout,
-                                   settings.blob_retention)
+        self.cleanup = BlobCleanup(ctx.services.shared_store, ctx.services.store,
+                                   ctx.services.layout, settings.blob_retention,
+                                   keep=settings.keep_job)
         self.cleanup_started: Future[None] | None = None
         self.resolved = 0  # futures this thread resolved from completed tasks
         self.progress = Progress.start(settings.progress, ctx.services.layout.job_id)
@@ -193,25 +196,8 @@ class Manager(threading.Thread):
 
     def fetch_outcome(self, task: CompletedTask, item: WorkItem) -> Any:
         """The decoded outcome of a completed task, or a TaskFailedError when it left none."""
-        data = self.ctx.services.store.download(self.ctx.services.layout.outputs_blob(item.index))
-        if data is not None:
-            self.usage.downloaded(len(data))
-            return decode_outcome(data)
-        return self.task_failed(task, item)
-
-    def task_failed(self, task: CompletedTask, item: WorkItem) -> TaskFailedError:
-        lay = self.ctx.services.layout
-        stderr_blob = lay.stderr_blob(item.index)
-        error = TaskFailedError.describe(
-            task_id=task.task_id, job_id=lay.job_id, exit_code=task.exit_code,
-            result=task.result, failure_code=task.failure_code,
-            failure_message=task.failure_message,
-            stderr_tail=self.ctx.services.store.tail(stderr_blob),
-            stdout_blob=lay.stdout_blob(item.index), stderr_blob=stderr_blob,
-            container_url=self.ctx.services.store.container_url,
-        )
-        error.args = (mask_secrets(error.args[0]),)
-        return error
+        return fetch_outcome(self.ctx.services.store, self.ctx.services.layout, task,
+                             item.index, self.usage.downloaded)
 
     def resolve(self, item: WorkItem, task: CompletedTask, fut: Future[Any]
                 ) -> BaseException | None:
@@ -381,6 +367,35 @@ class Manager(threading.Thread):
         with contextlib.suppress(Exception):  # its blobs expire by the first marker
             self.report_usage()
         self.close_clients()
+
+
+def fetch_outcome(store: BlobPort, layout: JobLayout, task: CompletedTask, index: int,
+                  downloaded: Callable[[int], None] | None = None) -> Outcome | TaskFailedError:
+    """The decoded outcome of completed task `index` (its outputs blob; `downloaded` is told
+    its size), or a TaskFailedError when it left none (`task_failed`). The manager thread's,
+    and a reattached job's (`attach`)."""
+    data = store.download(layout.outputs_blob(index))
+    if data is not None:
+        if downloaded is not None:
+            downloaded(len(data))
+        return decode_outcome(data)
+    return task_failed(store, layout, task, index)
+
+
+def task_failed(store: BlobPort, layout: JobLayout, task: CompletedTask, index: int
+                ) -> TaskFailedError:
+    """Why task `index` left no outcome: Batch's exit code and failure info, and the tail of
+    its stderr blob (secrets masked)."""
+    stderr_blob = layout.stderr_blob(index)
+    error = TaskFailedError.describe(
+        task_id=task.task_id, job_id=layout.job_id, exit_code=task.exit_code,
+        result=task.result, failure_code=task.failure_code,
+        failure_message=task.failure_message, stderr_tail=store.tail(stderr_blob),
+        stdout_blob=layout.stdout_blob(index), stderr_blob=stderr_blob,
+        container_url=store.container_url,
+    )
+    error.args = (mask_secrets(error.args[0]),)
+    return error
 
 
 def _reason(cause: BaseException) -> str:

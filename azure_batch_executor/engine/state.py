@@ -1,8 +1,8 @@
 """The state an executor shares with its manager thread, split by kind.
 
 Role: one `JobContext` per executor, made of
-- `Services`: what the executor talks to (settings, job layout, blob store, Batch service,
-  request counts); fixed for its life;
+- `Services`: what the executor talks to (settings, job layout, the job's blob container
+  and the shared one, Batch service, request counts); fixed for its life;
 - `SubmitQueue`: what callers hand the manager thread: work items in `pending` (appended by
   `submit()`/`map()`, taken by dispatch), the map payloads and large arguments they need;
 - `Flags`: why the manager must stop or end things (shutdown, terminate, interrupted, the
@@ -36,12 +36,22 @@ class Services:
 
     settings: Settings
     layout: JobLayout
-    store: BlobPort
+    store: BlobPort  # the job's own container (`layout.container`): all of its blobs
     batch: BatchPort
     stats: RequestStats
     config_inline: bool = False  # config.pickle travels in the job's environment, not a blob
     env_id: str | None = None  # the environment a job preparation task makes on each node
     pool_created: bool = False  # this executor created its pool (delete_pool_when_done)
+    # the shared container (`container_name`): node environments, expiry markers; None:
+    # the shared container of `store`'s account, `store.for_container(container_name)`
+    shared: BlobPort | None = None
+
+    @property
+    def shared_store(self) -> BlobPort:
+        """The shared container (node environments, the expiry markers of every job)."""
+        if self.shared is not None:
+            return self.shared
+        return self.store.for_container(self.settings.container_name)
 
     def object_url(self, digest: str) -> str:
         """Where nodes download a large argument (`wire.codec.Divert`): its blob's read URL,

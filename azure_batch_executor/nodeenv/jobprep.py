@@ -1,10 +1,12 @@
 """The job preparation task that makes a node's environment, and the worker's command in it.
 
-Role: for an `EnvironmentLock`, `upload_environment` puts its files in the container
-once (``_environments/<env id>/``: ``requirements.txt`` and the local projects' wheels,
-content-addressed: a blob that is there already is not sent again) and the preparation
-script beside the job's worker; `preparation_task` is the job's ``jobPreparationTask``
-(``python3 abx_prepare.py``, wait for success, rerun after a node reboot), and
+Role: for an `EnvironmentLock`, `upload_environment` puts its files in the shared
+container once (``_environments/<env id>/``: ``requirements.txt`` and the local projects'
+wheels, content-addressed: a blob that is there already is not sent again, and every job
+with that environment reads them, each through a read-only SAS for that blob alone) and
+the preparation script beside the job's worker, in the job's own container;
+`preparation_task` is the job's ``jobPreparationTask`` (``python3 abx_prepare.py``, wait
+for success, rerun after a node reboot), and
 `worker_command` the task command line that runs the worker with the environment's
 interpreter. Batch runs a job preparation task once per node, before the job's first
 task there (learn.microsoft.com: "Run job preparation and job release tasks on Batch
@@ -33,26 +35,30 @@ def _files(lock: EnvironmentLock) -> list[tuple[str, bytes]]:
     return [("requirements.txt", lock.requirements.encode()), *lock.wheels]
 
 
-def upload_environment(lock: EnvironmentLock, store: BlobPort, layout: JobLayout) -> None:
-    """The environment's files (those not in the container yet) and the job's preparation
-    script: one listing and at most one upload per file."""
+def upload_environment(lock: EnvironmentLock, shared: BlobPort, store: BlobPort,
+                       layout: JobLayout) -> None:
+    """The environment's files (those not in the `shared` container yet, which is created
+    if missing) and the job's preparation script (in the job's container, `store`): one
+    listing and at most one upload per file."""
     prefix = JobLayout.environment_blob(lock.env_id)
-    present = set(store.blob_names(prefix))
+    present = set(shared.blob_names(prefix))
     for name, data in _files(lock):
         blob = JobLayout.environment_blob(lock.env_id, name)
         if blob not in present:
-            store.upload(blob, data)
+            shared.upload_creating_container(blob, data)
     store.upload(layout.prepare_blob(), Path(prepare.__file__).read_bytes())
 
 
-def preparation_task(lock: EnvironmentLock, store: BlobPort, layout: JobLayout, *,
-                     local: bool, pool_identity: str | None = None) -> dict[str, Any]:
-    """The job's ``jobPreparationTask``. On the local stack (`local`) uv uses the host's
-    interpreters and a cache that outlives the stack (no interpreter download). Its resource
-    files name `pool_identity` (the settings') when given, and carry no SAS then."""
+def preparation_task(lock: EnvironmentLock, shared: BlobPort, store: BlobPort,
+                     layout: JobLayout, *, local: bool, pool_identity: str | None = None
+                     ) -> dict[str, Any]:
+    """The job's ``jobPreparationTask``: the script from the job's container (`store`), the
+    environment's files from the `shared` one. On the local stack (`local`) uv uses the
+    host's interpreters and a cache that outlives the stack (no interpreter download). Its
+    resource files name `pool_identity` (the settings') when given, and carry no SAS then."""
     resources = [resource_file(store.read_url(layout.prepare_blob()), C.PREPARE_SCRIPT_FILE,
                                pool_identity)]
-    resources += [resource_file(store.read_url(JobLayout.environment_blob(lock.env_id, name)),
+    resources += [resource_file(shared.read_url(JobLayout.environment_blob(lock.env_id, name)),
                                 name, pool_identity) for name, _ in _files(lock)]
     environment = {"ABX_ENV_ID": lock.env_id, "ABX_PYTHON_VERSION": lock.python_version,
                    "ABX_UV_VERSION": C.UV_VERSION,

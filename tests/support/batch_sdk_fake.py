@@ -146,14 +146,24 @@ class FakeBatchClient:
 
     def create_job(self, job: dict) -> None:
         self.calls["create_job"] += 1
-        self.jobs[job["id"]] = dict(job, state="active")
+        self.jobs[job["id"]] = dict(job, state="active", creationTime=_now())
         self.tasks[job["id"]] = {}
 
     def get_job(self, job_id: str, select: Any = None) -> models.BatchJob:
         self.calls["get_job"] += 1
         if self.job_gone or job_id not in self.jobs:
             raise http_error(ResourceNotFoundError, 404, "JobNotFound")
-        return models.BatchJob({"id": job_id, "state": self.jobs[job_id]["state"]})
+        job = self.jobs[job_id]
+        return models.BatchJob({"id": job_id, "state": job["state"],
+                                "creationTime": job.get("creationTime"),
+                                "poolInfo": job.get("poolInfo")})
+
+    def list_jobs(self, filter: str = "", select: Any = None,
+                  max_results: Any = None) -> list[models.BatchJob]:
+        self.calls["list_jobs"] += 1
+        return [models.BatchJob({"id": j["id"], "state": j["state"],
+                                 "creationTime": j.get("creationTime"),
+                                 "poolInfo": j.get("poolInfo")}) for j in self.jobs.values()]
 
     def begin_delete_job(self, job_id: str, polling_interval: int = 5) -> None:
         self.calls["delete_job"] += 1
@@ -240,6 +250,8 @@ class FakeBatchClient:
             since = dt.datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
         states = {"completed", "running"} if "state eq 'running'" in (filter or "") else {
             "completed"}
+        if not filter:  # every task, in any state, with its displayName (a reattach)
+            return self._every_task(job_id, max_results)
         out = []
         with self.lock:
             for tid, t in self.tasks[job_id].items():
@@ -252,6 +264,15 @@ class FakeBatchClient:
                                              "executionInfo": t.get("info")}))
         pages = [out[i:i + max_results] for i in range(0, len(out), max_results)] or [[]]
         return _Pages(pages)
+
+    def _every_task(self, job_id: str, max_results: int) -> _Pages:
+        with self.lock:
+            out = [models.BatchTask({"id": tid, "state": t["state"],
+                                     "displayName": t["body"].get("displayName"),
+                                     "stateTransitionTime": t.get("time"),
+                                     "executionInfo": t.get("info")})
+                   for tid, t in self.tasks[job_id].items()]
+        return _Pages([out[i:i + max_results] for i in range(0, len(out), max_results)] or [[]])
 
     def list_job_preparation_and_release_task_status(self, job_id: str) -> list[Any]:
         self.calls["list_job_preparation_and_release_task_status"] += 1
@@ -296,7 +317,8 @@ class FakeBatchClient:
         for of in body["outputFiles"]:
             path = (wd / of["filePattern"]).resolve()
             if path.exists():
-                self.store.upload(of["destination"]["container"]["path"], path.read_bytes())
+                dest = of["destination"]["container"]
+                self.store.for_url(dest["containerUrl"]).upload(dest["path"], path.read_bytes())
         info: dict[str, Any] = {"exitCode": proc.returncode, "retryCount": 0, "requeueCount": 0,
                                 "result": "success" if proc.returncode == 0 else "failure"}
         if proc.returncode:
@@ -329,7 +351,8 @@ class FakeBatchClient:
                 rows.append(worker._error(exc))
         outcome = {"format": 1, "node": {}, "fatal": None, "results": rows}
         out = next(of for of in body["outputFiles"] if of["filePattern"] == "outputs.pickle")
-        self.store.upload(out["destination"]["container"]["path"], pickle.dumps(outcome))
+        dest = out["destination"]["container"]
+        self.store.for_url(dest["containerUrl"]).upload(dest["path"], pickle.dumps(outcome))
         info = {"exitCode": 0, "result": "Success", "retryCount": 0, "requeueCount": 0}
         with self.lock:
             task.update(state="completed", info=info, time=_now())

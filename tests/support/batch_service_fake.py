@@ -16,9 +16,12 @@ from azure_batch_executor.cloud.ports import (
     AddResult,
     CompletedTask,
     EnsuredPool,
+    JobRecord,
+    ListedTask,
     PoolStatus,
     PreparationFailure,
     StartTaskFailure,
+    TaskCounts,
 )
 from support.memory_store import MemoryBlobStore
 
@@ -112,6 +115,20 @@ class ScriptedBatch:
 
     def delete_pool(self) -> None:
         self._pool_exists = False
+
+    def job_record(self, job_id: str) -> JobRecord | None:
+        state = self.jobs.get(job_id)
+        return None if state is None else JobRecord(job_id, state, None, "pool")
+
+    def list_jobs(self) -> list[JobRecord]:
+        return [JobRecord(job_id, state, None, "pool") for job_id, state in self.jobs.items()]
+
+    def job_task_counts(self, job_id: str) -> TaskCounts:
+        failed = sum(t.result == "failure" for t in self.completed)
+        return TaskCounts(0, 0, len(self.completed), len(self.completed) - failed, failed)
+
+    def list_job_tasks(self, job_id: str) -> list[ListedTask]:
+        return [ListedTask(**vars(t)) for t in self.completed]
 
     def close(self) -> None:
         pass

@@ -1,6 +1,7 @@
 """Cleanup (issue 13, item 6): the job deleted once its results are collected (kept with
-`keep_job`), its blob prefix deleted or marked for expiry by `blob_retention`, expired
-prefixes swept by a later executor, and `terminate()` one request for the job.
+`keep_job`), its blob container deleted or marked for expiry by `blob_retention`, expired
+jobs' containers (and the prefixes of jobs made before containers per job) swept by a
+later executor, and `terminate()` one request for the job.
 
 Checked through the official SDKs, as a user's tools would see it.
 """
@@ -56,12 +57,20 @@ def test_keep_job_keeps_it_terminated(make_batch_executor, batch_client) -> None
     assert [t.id for t in batch_client.list_tasks(ex.job_id)] == ["task-000000"]
 
 
-def test_blob_retention_zero_deletes_the_prefix_at_shutdown(make_batch_executor,
-                                                           container) -> None:
+def job_container(container, job_id: str):
+    """The client of job `job_id`'s own container, beside the shared `container`."""
+    return container._get_blob_service_client().get_container_client(
+        JobLayout(job_id).container)
+
+
+def test_blob_retention_zero_deletes_the_container_at_shutdown(make_batch_executor,
+                                                              container) -> None:
     with make_batch_executor(max_workers=2, blob_retention=0) as ex:
         assert ex.submit(pow, 2, 3).result(timeout=300) == 8
-        assert blob_names(container, ex.job_id + "/")  # worker, outputs, logs
-    assert blob_names(container, ex.job_id + "/") == []
+        own = job_container(container, ex.job_id)
+        assert blob_names(own, ex.job_id + "/")  # worker, outputs, logs
+    assert not own.exists()
+    assert ex.usage().requests["blob.container_delete"] == 1
     assert not [n for n in blob_names(container, C.EXPIRY_PREFIX) if n.endswith(ex.job_id)]
 
 
@@ -69,7 +78,8 @@ def test_blobs_are_kept_for_the_retention_and_marked(make_batch_executor, contai
     start = dt.datetime.now(dt.timezone.utc)
     with make_batch_executor(max_workers=2, blob_retention=3600) as ex:
         assert ex.submit(pow, 2, 3).result(timeout=300) == 8
-    assert f"{ex.job_id}/iter_0_outputs.pickle" in blob_names(container, ex.job_id + "/")
+    own = job_container(container, ex.job_id)
+    assert f"{ex.job_id}/iter_0_outputs.pickle" in blob_names(own, ex.job_id + "/")
     mine = [n for n in blob_names(container, C.EXPIRY_PREFIX) if n.endswith("/" + ex.job_id)]
     assert len(mine) == 1  # the start's marker was replaced by the shutdown's
     deadline, job_id = JobLayout.read_expiry_marker(mine[0])
@@ -78,16 +88,23 @@ def test_blobs_are_kept_for_the_retention_and_marked(make_batch_executor, contai
     assert start + dt.timedelta(minutes=59) <= deadline <= later
 
 
-def test_a_later_executor_deletes_expired_prefixes(make_batch_executor, container) -> None:
-    old = JobLayout("abx-20200101-000000-0badf00d")
+def test_a_later_executor_deletes_expired_jobs_blobs(make_batch_executor, container) -> None:
+    old = JobLayout("abx-20200101-000000-0badf00d")  # made before containers per job
     for name in (old.worker_blob(), old.outputs_blob(0), old.stderr_blob(0)):
         container.upload_blob(name, b"old", overwrite=True)
-    marker = old.expiry_marker(dt.datetime(2020, 1, 8, tzinfo=dt.timezone.utc))
-    container.upload_blob(marker, b"", overwrite=True)
+    expired = JobLayout("abx-20200101-000000-deadbeef")  # a job of its own container
+    own = job_container(container, expired.job_id)
+    own.create_container()
+    own.upload_blob(expired.outputs_blob(0), b"old")
+    markers = [lay.expiry_marker(dt.datetime(2020, 1, 8, tzinfo=dt.timezone.utc))
+               for lay in (old, expired)]
+    for marker in markers:
+        container.upload_blob(marker, b"", overwrite=True)
     with make_batch_executor(max_workers=1) as ex:  # its start sweeps, in the background
         assert ex.submit(pow, 2, 2).result(timeout=300) == 4
     assert blob_names(container, old.prefix) == []
-    assert marker not in blob_names(container, C.EXPIRY_PREFIX)
+    assert not own.exists()
+    assert not set(markers) & set(blob_names(container, C.EXPIRY_PREFIX))
     assert ex.usage().requests["blob.list"] >= 1
 
 

@@ -82,7 +82,7 @@ def test_status_of_a_job(stack: LocalStack, job: str, capsys: pytest.CaptureFixt
     assert pool["id"] == "azure-batch-executor" and pool["created_by_package"] is True
     assert pool["allocation_state"] in ("steady", "resizing")
     assert sum(pool["nodes"].values()) == pool["dedicated"]["current"] == 1
-    assert status["blobs"] == {"container": "azure-batch-executor", "prefix": f"{job}/",
+    assert status["blobs"] == {"container": job, "prefix": f"{job}/",  # its own container
                                "expire": status["blobs"]["expire"]}
 
     code, out, _ = run(capsys, "status", job)

@@ -1,8 +1,9 @@
 """`cleanup` against a local stack: what expired goes; with --older-than, what is old and
 no longer live; live jobs, their blobs and their pool stay; `--output json` parsed.
 
-The container holds, besides what executors write: the prefix and expiry marker of a
-client that died long ago, a marker whose prefix is already gone, a shared node
+Each executor's job has its own container; the shared container holds, besides the
+markers executors write: the prefix and expiry marker of a client that died long ago
+(before containers per job), a marker whose blobs are already gone, a shared node
 environment and a blob outside anything this package names.
 """
 
@@ -37,6 +38,11 @@ def _names(container: Any) -> set[str]:
     return set(container.list_blob_names())
 
 
+def _exists(container: Any, job_id: str) -> bool:
+    """Whether job `job_id`'s own container exists."""
+    return bool(container._get_blob_service_client().get_container_client(job_id).exists())
+
+
 def _items(report: dict[str, Any]) -> set[tuple[str, str]]:
     return {(item["kind"], item["name"]) for item in report["items"]}
 
@@ -65,7 +71,7 @@ def test_cleanup(stack: LocalStack, container: Any, tmp_path: Path,
     before = _names(container)
     report = run_json(capsys, "cleanup", "--dry-run")
     assert report["dry_run"] is True and report["older_than"] is None
-    assert _items(report) == {("job", expired), ("blobs", f"{expired}/"),
+    assert _items(report) == {("job", expired), ("container", expired),
                               ("blobs", f"{DEAD}/"), ("marker", f"{PAST}{ORPHAN}")}
     assert {item["status"] for item in report["items"]} == {"planned"}
     assert _names(container) == before
@@ -75,9 +81,9 @@ def test_cleanup(stack: LocalStack, container: Any, tmp_path: Path,
     assert out.splitlines()[0].split() == ["KIND", "NAME", "REASON", "RESULT"]
     assert all(line.endswith("deleted") for line in out.splitlines()[1:]), out
     left = _names(container)
-    assert not any(n.startswith((f"{expired}/", f"{DEAD}/")) or n.endswith(
-        (expired, DEAD, ORPHAN)) for n in left), left
-    assert any(n.startswith(f"{kept}/") for n in left)
+    assert not any(n.startswith(f"{DEAD}/") or n.endswith((expired, DEAD, ORPHAN))
+                   for n in left), left
+    assert not _exists(container, expired) and _exists(container, kept)
     assert {"_environments/e1/requirements.txt", "notes/other.txt"} <= left
     assert job_state(stack, expired, until="gone") == "gone"
 
@@ -87,10 +93,10 @@ def test_cleanup(stack: LocalStack, container: Any, tmp_path: Path,
         assert eventually(live.running)  # added as a task: its job is not idle
         assert run_json(capsys, "cleanup", "--older-than", "1d", "--dry-run")["items"] == []
         report = run_json(capsys, "cleanup", "--older-than", "0s", "--environments")
-        assert _items(report) == {("job", kept), ("blobs", f"{kept}/"),
+        assert _items(report) == {("job", kept), ("container", kept),
                                   ("environment", "_environments/e1/")}, report
         assert {item["status"] for item in report["items"]} == {"deleted"}
-        assert any(n.startswith(f"{ex.job_id}/") for n in _names(container))
+        assert _exists(container, ex.job_id) and not _exists(container, kept)
         assert job_state(stack, ex.job_id) == "active"
         flag.touch()
         assert live.result(timeout=60) == "released"
@@ -99,6 +105,6 @@ def test_cleanup(stack: LocalStack, container: Any, tmp_path: Path,
     # The live job ended (deleted at shutdown): its blobs and the pool are left over.
     job_state(stack, ex.job_id, until="gone")
     report = run_json(capsys, "cleanup", "--older-than", "0s")
-    assert _items(report) == {("blobs", f"{ex.job_id}/"), ("pool", "azure-batch-executor")}
+    assert _items(report) == {("container", ex.job_id), ("pool", "azure-batch-executor")}
     pools = run_json(capsys, "pools")
     assert all(p["state"] == "deleting" for p in pools), pools

@@ -20,8 +20,8 @@ def remembered(suffix):
 def _blob_names(local_stack, ex) -> set[str]:
     from azure.storage.blob import ContainerClient
 
-    client = ContainerClient.from_connection_string(
-        local_stack.storage_connection_string, ex.settings.container_name)
+    client = ContainerClient.from_connection_string(  # the job's own container
+        local_stack.storage_connection_string, ex._ctx.services.layout.container)
     with client:
         return {b.name for b in client.list_blobs(name_starts_with=ex.job_id + "/")}
 
@@ -49,14 +49,14 @@ def test_a_large_config_is_a_blob(local_stack, make_batch_executor) -> None:
     assert f"{ex.job_id}/{C.GLOBAL_CONFIG_FILE}" in _blob_names(local_stack, ex)
 
 
-def test_a_missing_container_is_created_by_the_first_upload(local_stack, make_batch_executor
-                                                           ) -> None:
-    """The worker upload doubles as the container check: one request when the container
-    exists, create-and-retry when it does not."""
+def test_each_job_creates_its_container_then_uploads_its_worker(local_stack,
+                                                                make_batch_executor) -> None:
+    """A job's container is new: created at once, then the worker uploaded (two
+    requests); the shared container (here a missing one) is made by the first marker."""
     first = make_batch_executor(max_workers=1, container_name="abx-fresh-container")
-    assert first.request_counts()["blob.container"] == 1
-    assert first.request_counts()["blob.put"] == 2  # refused (no container), then done
+    assert first.request_counts()["blob.container"] == 1  # the job's own container
+    assert first.request_counts()["blob.put"] == 1
     again = make_batch_executor(max_workers=1, container_name="abx-fresh-container")
-    assert "blob.container" not in again.request_counts()
+    assert again.request_counts()["blob.container"] == 1
     assert again.request_counts()["blob.put"] == 1
     assert first.submit(abs, -3).result(120) == 3

@@ -19,8 +19,10 @@ def uploaded_blobs(local_stack, ex) -> dict[str, int]:
     """The blobs the client uploaded under the job's prefix (name -> size)."""
     from azure.storage.blob import ContainerClient
 
+    from azure_batch_executor.wire.layout import JobLayout
+
     client = ContainerClient.from_connection_string(
-        local_stack.storage_connection_string, ex.settings.container_name)
+        local_stack.storage_connection_string, JobLayout(ex.job_id).container)  # the job's own
     with client:
         blobs = {b.name: b.size for b in client.list_blobs(name_starts_with=ex.job_id + "/")}
     return {name: size for name, size in blobs.items()

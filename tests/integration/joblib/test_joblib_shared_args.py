@@ -20,8 +20,10 @@ def pick(data: Any, i: int) -> float:
 def client_blobs(local_stack: Any, ex: Any) -> dict[str, int]:
     from azure.storage.blob import ContainerClient
 
+    from azure_batch_executor.wire.layout import JobLayout
+
     client = ContainerClient.from_connection_string(
-        local_stack.storage_connection_string, ex.settings.container_name)
+        local_stack.storage_connection_string, JobLayout(ex.job_id).container)  # the job's own
     with client:
         return {b.name: b.size for b in client.list_blobs(name_starts_with=ex.job_id + "/")
                 if not re.search(r"_(outputs\.pickle|stdout\.txt|stderr\.txt)$", b.name)}

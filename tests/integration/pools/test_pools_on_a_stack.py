@@ -173,12 +173,14 @@ def test_a_failing_job_preparation_is_said_then_fails_the_futures(
         stack, account, sdk, pool_id, caplog) -> None:
     from azure.storage.blob import BlobServiceClient
 
+    from azure_batch_executor.wire.layout import JobLayout
+
     ex = AzureBatchExecutor(pool_id=pool_id, delete_pool_when_done=True,
                             pool_status_interval=0.2,
                             **{**account, "environment": ["abx-example-package==1.0"]})
     try:  # the preparation's script is gone: its download fails on every node
         BlobServiceClient.from_connection_string(stack.storage_connection_string) \
-            .get_blob_client(ex.settings.container_name, f"{ex.job_id}/abx_prepare.py") \
+            .get_blob_client(JobLayout(ex.job_id).container, f"{ex.job_id}/abx_prepare.py") \
             .delete_blob()
         futures = [ex.submit(pow, 2, n) for n in range(2)]
         _, not_done = wait(futures, timeout=TIMEOUT)

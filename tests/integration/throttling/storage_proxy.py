@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
 import re
 import socket
 import struct
@@ -87,6 +88,9 @@ class StorageProxy:
         self._method = "GET"
         self._path_contains = ""
         self._faults: list[ProxyFault] = []
+        self._rate = 0.0  # `random_faults`: this share of requests refused, at random
+        self._rng = random.Random(0)
+        self._agent = ""
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -147,6 +151,16 @@ class StorageProxy:
             self._faults.append(armed)
         return armed
 
+    def random_faults(self, rate: float, *, status: int = 503, seed: int = 0,
+                      agent: str = "") -> None:
+        """Refuse each request whose User-Agent contains `agent` with probability `rate`
+        (`status`, Blob's or Batch's throttling code, not forwarded), besides any throttle
+        or armed fault: the soak benchmark's transient faults (benchmarks/bench_soak.py)."""
+        with self._lock:
+            self._rate, self._status, self._rng = rate, status, random.Random(seed)
+            self._agent = agent
+            self._retry_after = None
+
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
@@ -161,10 +175,11 @@ class StorageProxy:
                     return armed
         return None
 
-    def refuses(self, method: str, path: str) -> bool:
+    def refuses(self, method: str, path: str, agent: str = "") -> bool:
         with self._lock:
             hit = (time.monotonic() < self._until and method == self._method
-                   and self._path_contains in path)
+                   and self._path_contains in path) or (
+                self._rate > 0 and self._agent in agent and self._rng.random() < self._rate)
             if hit:
                 self.refused += 1
             else:
@@ -235,7 +250,7 @@ class _Forward(BaseHTTPRequestHandler):
         if armed is not None and armed.kind == "status":
             self._error(armed.status, armed.code, "injected by the test's proxy")
             return
-        if owner.refuses(self.command, self.path):
+        if owner.refuses(self.command, self.path, self.headers.get("User-Agent", "")):
             self._error(owner._status, _CODES[owner._status],
                         "throttled by the test's storage proxy", owner._retry_after)
             return

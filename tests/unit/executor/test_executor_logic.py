@@ -348,6 +348,7 @@ def test_the_plain_task_format_is_the_builders_text(fakes, make_executor) -> Non
     import base64
 
     from azure_batch_executor import constants as C
+    from azure_batch_executor.cloud.taskdef import CALL_DISPLAY
 
     ex = make_executor()
     dispatcher, lay = ex._manager.dispatcher, ex._ctx.services.layout
@@ -355,7 +356,7 @@ def test_the_plain_task_format_is_the_builders_text(fakes, make_executor) -> Non
     b64 = base64.b64encode(item.spec).decode()
     expected = dispatcher.factory.body(
         item.task_id, [], [(C.WORKER_OUTPUTS_FILE, lay.outputs_blob(1234)), *lay.log_files(1234)],
-        b64)
+        b64, display=CALL_DISPLAY)
     assert dispatcher.task_definition(item) == expected
     body = json.loads(expected)
     assert body["id"] == "task-001234"

@@ -114,7 +114,8 @@ def test_where_it_runs_on_azure_names_the_account_pool_and_job() -> None:
     named = where_it_runs(local=False, account_url="https://acct.westeurope.batch.azure.com",
                           account_name="acct", pool_id="p1", job_id="abx-1", max_workers=8)
     assert named == ("AzureBatchExecutor: job abx-1 on Azure Batch account acct, pool p1, "
-                     "max_workers=8")
+                     "max_workers=8 (if this process dies: AzureBatchExecutor.attach('abx-1') "
+                     "gets its results)")
     from_url = where_it_runs(local=False, account_url="https://other.westeurope.batch.azure.com",
                              account_name=None, pool_id="p1", job_id="abx-1", max_workers=8)
     assert "Azure Batch account other, pool p1" in from_url
