@@ -44,6 +44,7 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure_batch_executor import AzureBatchExecutor
 from azure_batch_executor import constants as C
 from azure_batch_executor.cloud.batch import BatchService
+from azure_batch_executor.cloud.ports import EnsuredPool
 from azure_batch_executor.cloud.retry import RequestStats, RetryPolicy
 from azure_batch_executor.cloud.storage import BlobStore
 from azure_batch_executor.cloud.taskdef import TaskFactory
@@ -228,7 +229,8 @@ def _json_reply(_pipeline_response, body, _headers) -> dict:
 def executor_p1_p2_p6(stack, n: int, idle_ticks: int = 0) -> dict:
     """P1 with the default settings; then, with `idle_ticks`, P2 over that many idle ticks."""
     original = BatchService.ensure_pool
-    BatchService.ensure_pool = lambda self: n  # type: ignore[method-assign]
+    BatchService.ensure_pool = (  # type: ignore[method-assign]
+        lambda self, registries=(): EnsuredPool(capacity=n, created=False))
     try:
         ex = AzureBatchExecutor(max_workers=n, **stack.settings(pool_id=NO_POOL))
     finally:
@@ -258,7 +260,8 @@ def executor_p1_p2_p6(stack, n: int, idle_ticks: int = 0) -> dict:
 
 def requests_per_task(stack, n: int, arg_bytes: int = 0, chunksize: int = 1) -> dict:
     resolved: dict[int, float] = {}
-    with AzureBatchExecutor(max_workers=n, **stack.settings()) as ex:
+    # keep_job: the nodes' upload logs are read after the run (`landing_times`)
+    with AzureBatchExecutor(max_workers=n, keep_job=True, **stack.settings()) as ex:
         if chunksize > 1:
             out = list(ex.map(identity, range(n), chunksize=chunksize, timeout=600))
             assert out == list(range(n))

@@ -90,9 +90,10 @@ def main() -> None:
             usage = ex.usage()
         took = time.perf_counter() - began
         assert results == [2 * x for x in range(args.calls)], "wrong results"
-        refused, sent = blob.refused + batch.refused, blob.forwarded + batch.forwarded
-        print(f"S1 {args.calls}-call map (chunksize 20, {usage.tasks} tasks), 5 % of the "
-              f"client's requests refused ({refused} of {refused + sent}): every result "
+        refused, exposed = blob.refused + batch.refused, blob.exposed + batch.exposed
+        print(f"S1 {args.calls}-call map (chunksize 20, {usage.tasks} tasks), "
+              f"{refused} of the client's {exposed} Batch and Blob requests refused "
+              f"({refused / max(exposed, 1):.1%}): every result "
               f"correct in {took:.1f} s; client RSS {base:.0f} MB at start, peak "
               f"{peak_mb():.0f} MB", flush=True)
         for proxy in (blob, batch):

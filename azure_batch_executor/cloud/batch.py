@@ -17,7 +17,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from azure.batch import BatchClient
@@ -222,24 +222,7 @@ class BatchService(PoolRequests):
             if page is None:
                 break
             self._stats.add("batch.list")
-            for t in page:
-                info = t.execution_info
-                failure = info.failure_info if info else None
-                out.append(CompletedTask(
-                    task_id=t.id,
-                    transition_time=t.state_transition_time,
-                    result=lower(info.result) if info and info.result else "",
-                    exit_code=info.exit_code if info else None,
-                    failure_code=str(failure.code) if failure and failure.code else None,
-                    failure_message=str(failure.message) if failure and failure.message
-                    else None,
-                    start_time=info.start_time if info else None,
-                    end_time=info.end_time if info else None,
-                    retry_count=int(info.retry_count or 0) if info else 0,
-                    requeue_count=int(info.requeue_count or 0) if info else 0,
-                    node_id=t.node_info.node_id if t.node_info else None,
-                    state=lower(t.state) if t.state else "completed",
-                ))
+            out += [_listed_task(t, CompletedTask, default_state="completed") for t in page]
         return out
 
     def preparation_failures(self, job_id: str) -> list[PreparationFailure]:
@@ -338,10 +321,16 @@ def _job_record(job: Any) -> JobRecord:
     return JobRecord(job.id, lower(job.state) if job.state else "", job.creation_time, pool)
 
 
-def _listed_task(t: Any) -> ListedTask:
+Listed = TypeVar("Listed", bound=CompletedTask)
+
+
+def _listed_task(t: Any, kind: type[Listed] = ListedTask,  # type: ignore[assignment]
+                 default_state: str = "") -> Listed:
+    """A listed SDK task as a `CompletedTask` (or `ListedTask`, with its displayName)."""
     info = t.execution_info
     failure = info.failure_info if info else None
-    return ListedTask(
+    extra = {"display_name": str(t.display_name or "")} if kind is ListedTask else {}
+    return kind(
         task_id=t.id,
         transition_time=t.state_transition_time,
         result=lower(info.result) if info and info.result else "",
@@ -353,6 +342,6 @@ def _listed_task(t: Any) -> ListedTask:
         retry_count=int(info.retry_count or 0) if info else 0,
         requeue_count=int(info.requeue_count or 0) if info else 0,
         node_id=t.node_info.node_id if t.node_info else None,
-        state=lower(t.state) if t.state else "",
-        display_name=str(t.display_name or ""),
+        state=lower(t.state) if t.state else default_state,
+        **extra,
     )

@@ -105,12 +105,7 @@ def result_iterator(futures: collections.deque[Future[Any]], end_time: float | N
                 chunk = next(chunks, None)
                 if chunk is not None:
                     futures.appendleft(submit(chunk))
-            pairs = result_or_cancel(futures.pop(), end_time)
-            pairs.reverse()
-            while pairs:
-                if not pairs[-1][0]:
-                    raise pairs.pop()[1]
-                yield pairs.pop()[1]
+            yield from _values(result_or_cancel(futures.pop(), end_time))
     except BaseException as exc:
         if not isinstance(exc, (Exception, GeneratorExit)):
             submit.interrupted(exc)
@@ -132,17 +127,23 @@ def stream_results(stream: MapStream, end_time: float | None,
                 return
             pairs = result_or_cancel(future, end_time)
             del future
-            pairs.reverse()
-            while pairs:
-                if not pairs[-1][0]:
-                    raise pairs.pop()[1]
-                yield pairs.pop()[1]
+            yield from _values(pairs)
     except BaseException as exc:
         if not isinstance(exc, (Exception, GeneratorExit)):
             interrupted(exc)
         raise
     finally:
         stream.close()
+
+
+def _values(pairs: list[tuple[bool, Any]]) -> Iterator[Any]:
+    """A chunk's (ok, value) pairs as values, in order, its first error raised; each pair
+    is dropped from the list before its value is yielded (no reference kept)."""
+    pairs.reverse()
+    while pairs:
+        if not pairs[-1][0]:
+            raise pairs.pop()[1]
+        yield pairs.pop()[1]
 
 
 def result_or_cancel(future: Future[Any], end_time: float | None) -> Any:

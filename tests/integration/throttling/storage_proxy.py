@@ -82,6 +82,7 @@ class StorageProxy:
         self.account_path = target.path  # /devstoreaccount1
         self.refused = 0
         self.forwarded = 0
+        self.exposed = 0  # requests `random_faults` applied to
         self._until = 0.0
         self._status = 503
         self._retry_after: float | None = None
@@ -177,9 +178,11 @@ class StorageProxy:
 
     def refuses(self, method: str, path: str, agent: str = "") -> bool:
         with self._lock:
+            exposed = self._rate > 0 and self._agent in agent  # to `random_faults`
+            self.exposed += exposed
             hit = (time.monotonic() < self._until and method == self._method
                    and self._path_contains in path) or (
-                self._rate > 0 and self._agent in agent and self._rng.random() < self._rate)
+                exposed and self._rng.random() < self._rate)
             if hit:
                 self.refused += 1
             else:
