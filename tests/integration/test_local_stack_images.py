@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ import azure.batch.models as m
 import pytest
 from azure.batch import BatchClient
 from azure.core.credentials import AzureNamedKeyCredential
+from support.waiting import wait_until
 
 from azure_batch_executor.local import LocalStack
 
@@ -17,12 +17,7 @@ PROBE = 'python3 -c "import importlib.util as u, sys; print(u.find_spec(\'azure\
 
 
 def _wait(probe: Any, what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := probe():
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(probe, what, timeout)
 
 
 def _pool(client: BatchClient, pool_id: str, **kwargs: Any) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import pytest
+from support.waiting import wait_until
 
 from azure_batch_executor import AzureBatchExecutor, cli, superbatch
 from azure_batch_executor.config import Settings
@@ -127,9 +128,7 @@ def _executor_scenario(stack: Any, said: Collected) -> str:
         job_id = ex.job_id
     ex2 = AzureBatchExecutor(max_workers=1, poll_interval=0.2)
     slow = ex2.submit(_slow, 30)
-    deadline = time.monotonic() + 60
-    while not slow.running() and time.monotonic() < deadline:  # in flight: a task in Batch
-        time.sleep(0.05)
+    wait_until(slow.running, "the slow task running", 60)
     ex2.terminate(wait=True)
     said.add(ex2, slow.exception(timeout=60) if not slow.cancelled() else "cancelled")
     return job_id
