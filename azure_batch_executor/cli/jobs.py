@@ -3,8 +3,9 @@
 Role: one row per job of the Batch account whose id the executor made
 (``<job_id_prefix>-<stamp>-<hex>``; `--all`: every job), oldest first, with its state,
 pool, creation time, task counts (one request per job, a few at a time) and when its
-blobs expire; then, as state ``deleted``, the job prefixes of the container whose Batch
-job is gone but whose blobs are kept (`blob_retention`): `logs` still reads those.
+blobs expire; then, as state ``deleted``, the jobs whose Batch job is gone but whose
+blobs are kept (`blob_retention`: their own containers, or prefixes of the shared one
+from before containers per job): `logs` still reads those.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import argparse
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from . import accounts, inventory
+from . import accounts, inventory, jobblobs
 
 COUNT_THREADS = 8  # task-count requests in flight at once
 
@@ -47,10 +48,12 @@ def run(args: argparse.Namespace) -> int:
             counts = list(pool.map(lambda j: inventory.task_counts(account, j.id), found))
         markers = inventory.markers(account)
         listed = {j.id for j in found}
+        # blobs kept (blob_retention) of jobs gone from Batch: a job's own container, or
+        # the `<job_id>/` prefix in the shared one (jobs made before containers per job)
+        left = sorted(set(jobblobs.job_containers(account)) | set(inventory.prefixes(account)))
         kept = [] if args.pool_id else [
             inventory.Job(name, "deleted", created=inventory.stamped(name))
-            for name in inventory.prefixes(account)
-            if inventory.made_here(name, prefix) and name not in listed]
+            for name in left if inventory.made_here(name, prefix) and name not in listed]
         rows = [_row(j, c, markers, prefix) for j, c in
                 [*zip(found, counts, strict=True), *((j, None) for j in kept)]]
     accounts.emit(args, rows, ["JOB", "STATE", "POOL", "CREATED", "ACTIVE", "RUNNING",

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from cli_kit import ROOT, account_options, account_settings, executor, kept_job, run, run_json
+from support.waiting import wait_until
 
 from azure_batch_executor.local import LocalStack
 from azure_batch_executor.local.stack import ENV_DISCOVERY_DIR
@@ -64,9 +65,12 @@ def test_a_deleted_job_with_kept_blobs_is_listed_and_readable(
     with executor(stack) as ex:  # a normal shutdown deletes the job, the blobs stay
         assert ex.submit(print, "still here").result() is None
         job_id = ex.job_id
-    rows = {row["id"]: row for row in run_json(capsys, "jobs")}
-    if rows[job_id]["state"] != "deleted":  # the deletion is asynchronous
-        assert rows[job_id]["state"] == "deleting"
+    def state() -> str:
+        rows = {row["id"]: row for row in run_json(capsys, "jobs")}
+        return rows[job_id]["state"]
+
+    assert state() in ("deleting", "deleted")  # the deletion is asynchronous
+    wait_until(lambda: state() == "deleted", "the Batch job gone, its container listed")
     status = run_json(capsys, "status", job_id)
     assert status["job"]["id"] == job_id and status["blobs"]["expire"] is not None
     assert run_json(capsys, "logs", job_id, "task-000000")["text"] == "still here\n"
