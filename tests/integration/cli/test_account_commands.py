@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from cli_kit import ROOT, account_options, account_settings, executor, kept_job, run, run_json
+from support.gates import Gate, wait_gate
 from support.waiting import wait_until
 
 from azure_batch_executor.local import LocalStack
@@ -183,22 +184,18 @@ def test_errors_are_one_line_naming_the_fix(stack: LocalStack, job: str,
         assert "Traceback" not in err and out == ""
 
 
-def _waits_for(flag: str) -> int:
-    import time
-    from pathlib import Path
-
+def _waits_for(gate: str) -> int:
     print("first line", flush=True)
-    while not Path(flag).exists():  # the test's go-ahead, after it saw the first line
-        time.sleep(0.05)
+    wait_gate(gate)  # the test's go-ahead, after it saw the first line
     print("last line", flush=True)
     return 0
 
 
 def test_logs_follow_a_running_task(stack: LocalStack, tmp_path: Path,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    flag = tmp_path / "go"
+    gate = Gate(tmp_path)
     with executor(stack) as ex:
-        future = ex.submit(_waits_for, str(flag))
+        future = ex.submit(_waits_for, gate.path)
         env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
         follow = subprocess.Popen(
             [sys.executable, "-m", "azure_batch_executor.cli", "logs", ex.job_id,
@@ -212,11 +209,12 @@ def test_logs_follow_a_running_task(stack: LocalStack, tmp_path: Path,
             now = run_json(capsys, "logs", ex.job_id, "0")  # from its node, while it runs
             assert (now["state"], now["source"], now["text"]) == ("running", "node",
                                                                   "first line\n")
-            flag.touch()
+            gate.open()
             rest = follow.stdout.read()
             timer.cancel()
             assert follow.wait(timeout=60) == 0, follow.stderr.read() if follow.stderr else ""
         finally:
+            gate.open()
             if follow.poll() is None:
                 follow.kill()
                 follow.wait()

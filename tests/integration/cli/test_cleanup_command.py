@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from cli_kit import eventually, executor, job_state, kept_job, run, run_json
+from support.gates import Gate, wait_gate
 
 from azure_batch_executor.local import LocalStack
 
@@ -45,15 +46,6 @@ def _exists(container: Any, job_id: str) -> bool:
 
 def _items(report: dict[str, Any]) -> set[tuple[str, str]]:
     return {(item["kind"], item["name"]) for item in report["items"]}
-
-
-def _waits_for(flag: str) -> str:
-    import time
-    from pathlib import Path
-
-    while not Path(flag).exists():
-        time.sleep(0.05)
-    return "released"
 
 
 def test_cleanup(stack: LocalStack, container: Any, tmp_path: Path,
@@ -87,18 +79,20 @@ def test_cleanup(stack: LocalStack, container: Any, tmp_path: Path,
     assert {"_environments/e1/requirements.txt", "notes/other.txt"} <= left
     assert job_state(stack, expired, until="gone") == "gone"
 
-    flag = tmp_path / "go"
+    gate = Gate(tmp_path)
     with executor(stack) as ex:
-        live = ex.submit(_waits_for, str(flag))
-        assert eventually(live.running)  # added as a task: its job is not idle
-        assert run_json(capsys, "cleanup", "--older-than", "1d", "--dry-run")["items"] == []
-        report = run_json(capsys, "cleanup", "--older-than", "0s", "--environments")
-        assert _items(report) == {("job", kept), ("container", kept),
-                                  ("environment", "_environments/e1/")}, report
-        assert {item["status"] for item in report["items"]} == {"deleted"}
-        assert _exists(container, ex.job_id) and not _exists(container, kept)
-        assert job_state(stack, ex.job_id) == "active"
-        flag.touch()
+        try:
+            live = ex.submit(wait_gate, gate.path, "released")
+            assert eventually(live.running)  # added as a task: its job is not idle
+            assert run_json(capsys, "cleanup", "--older-than", "1d", "--dry-run")["items"] == []
+            report = run_json(capsys, "cleanup", "--older-than", "0s", "--environments")
+            assert _items(report) == {("job", kept), ("container", kept),
+                                      ("environment", "_environments/e1/")}, report
+            assert {item["status"] for item in report["items"]} == {"deleted"}
+            assert _exists(container, ex.job_id) and not _exists(container, kept)
+            assert job_state(stack, ex.job_id) == "active"
+        finally:
+            gate.open()
         assert live.result(timeout=60) == "released"
     assert "notes/other.txt" in _names(container)
 
