@@ -5,7 +5,7 @@
 The local stack runs in a child process (`azure-batch-executor local --nodes 2 --slots 4`),
 so the peak resident memory of this process is the client's alone (and two small
 proxies'). The executor reaches Batch and Blob storage through fault proxies
-(tests/integration/throttling/storage_proxy.py) that refuse 5 % of the client's requests
+(tests/support/storage_proxy.py) that refuse 5 % of the client's requests
 at random (503 ServerBusy; the nodes' own requests pass, their faults are the fault
 table's rows in tests/integration/faults/).
 
@@ -28,10 +28,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "integration" / "throttling"))
+sys.path.insert(0, str(ROOT / "tests"))
 os.environ.setdefault("AZURE_BATCH_EXECUTOR_PROGRESS", "0")
 
-from storage_proxy import StorageProxy  # noqa: E402
+from support.storage_proxy import StorageProxy  # noqa: E402
 
 from azure_batch_executor import AzureBatchExecutor  # noqa: E402
 

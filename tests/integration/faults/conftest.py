@@ -1,5 +1,5 @@
 """Fixtures of the infrastructure fault table: the shared local stack, two fault-injecting
-proxies (`storage_proxy.StorageProxy`, tests/integration/throttling/): one in front of its
+proxies (`support.storage_proxy.StorageProxy`): one in front of its
 Azurite, one in front of its Batch emulator, and executors whose Blob *and* Batch requests
 go through them (the nodes' Blob requests too: their SAS URLs name the Blob proxy).
 
@@ -8,18 +8,13 @@ Every test clears both proxies' faults before its executors are shut down.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from infra_faults_kit import StorageProxy
+from support.storage_proxy import StorageProxy, proxied_executor_class
 
 from azure_batch_executor import AzureBatchExecutor
-from azure_batch_executor.cloud.ports import BatchPort, BlobPort
-from azure_batch_executor.cloud.retry import RequestStats, RetryPolicy
-from azure_batch_executor.config import Settings
-from azure_batch_executor.engine import accounts
 
 
 @pytest.fixture(scope="session")
@@ -51,18 +46,7 @@ def make_proxied_executor(local_stack: Any, blob_proxy: StorageProxy,
     """Build executors on the local stack whose Blob and Batch requests go through the two
     proxies; each is shut down after the test, once the proxies' faults are cleared."""
 
-    def connect(settings: Settings, stats: RequestStats, retry: RetryPolicy
-                ) -> tuple[BlobPort, BatchPort]:
-        assert settings.storage_connection_string is not None
-        proxied = dataclasses.replace(
-            settings,
-            storage_connection_string=blob_proxy.connection_string(
-                settings.storage_connection_string),
-            batch_account_url=batch_proxy.url)
-        return accounts.connect(proxied, stats, retry)
-
-    proxied_class = type("DoublyProxiedExecutor", (AzureBatchExecutor,),
-                         {"connect": staticmethod(connect)})
+    proxied_class = proxied_executor_class(blob_proxy, batch_proxy)
     made: list[AzureBatchExecutor] = []
 
     def make(max_workers: int | None = None, **kwargs: Any) -> AzureBatchExecutor:

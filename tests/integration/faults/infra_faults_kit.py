@@ -5,32 +5,11 @@ straight to the emulator (never through the proxies)."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import sys
-from pathlib import Path
 from typing import Any
 
 from support.gates import Gate, wait_gate  # noqa: F401 - re-exported
+from support.storage_proxy import ProxyFault, StorageProxy  # noqa: F401 - re-exported
 from support.waiting import wait_until  # noqa: F401 - re-exported
-
-
-def _storage_proxy_module() -> Any:
-    """tests/integration/throttling/storage_proxy.py, imported once under its own name
-    (the throttling suite imports it as `storage_proxy` from its own folder)."""
-    name = "storage_proxy"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "throttling" / "storage_proxy.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-_proxy = _storage_proxy_module()
-StorageProxy = _proxy.StorageProxy
-ProxyFault = _proxy.ProxyFault
 
 
 # ------------------------------------------------------------------ task functions

@@ -7,18 +7,13 @@ every test clears both throttles when it ends.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from storage_proxy import StorageProxy
+from support.storage_proxy import StorageProxy, proxied_executor_class
 
 from azure_batch_executor import AzureBatchExecutor
-from azure_batch_executor.cloud.ports import BatchPort, BlobPort
-from azure_batch_executor.cloud.retry import RequestStats, RetryPolicy
-from azure_batch_executor.config import Settings
-from azure_batch_executor.engine import accounts
 
 
 @pytest.fixture(scope="session")
@@ -41,16 +36,7 @@ def make_executor(local_stack: Any, storage_proxy: StorageProxy) -> Iterator[Any
     (the nodes' too: their SAS URLs name it); each is shut down after the test, after the
     emulator's throttles are cleared."""
     proxy = storage_proxy
-
-    def connect(settings: Settings, stats: RequestStats, retry: RetryPolicy
-                ) -> tuple[BlobPort, BatchPort]:
-        assert settings.storage_connection_string is not None
-        proxied = proxy.connection_string(settings.storage_connection_string)
-        return accounts.connect(dataclasses.replace(settings, storage_connection_string=proxied),
-                                stats, retry)
-
-    proxied_class = type("ProxiedExecutor", (AzureBatchExecutor,),
-                         {"connect": staticmethod(connect)})
+    proxied_class = proxied_executor_class(proxy)
     made: list[AzureBatchExecutor] = []
 
     def make(max_workers: int | None = None, **kwargs: Any) -> AzureBatchExecutor:

@@ -47,6 +47,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import urlsplit
 
 _HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "trailer",
@@ -322,3 +323,23 @@ def _drain(sock: socket.socket, timeout: float = 2.0) -> None:
         if unsent == 0:
             return
         pause.wait(0.005)
+
+
+def proxied_executor_class(blob: StorageProxy, batch: StorageProxy | None = None) -> type:
+    """An `AzureBatchExecutor` subclass whose Blob requests go through `blob` (the nodes'
+    too: their SAS URLs name it) and, if given, its Batch requests through `batch`."""
+    import dataclasses
+
+    from azure_batch_executor import AzureBatchExecutor
+    from azure_batch_executor.engine import accounts
+
+    def connect(settings: Any, stats: Any, retry: Any) -> Any:
+        assert settings.storage_connection_string is not None
+        proxied = dataclasses.replace(
+            settings, storage_connection_string=blob.connection_string(
+                settings.storage_connection_string))
+        if batch is not None:
+            proxied = dataclasses.replace(proxied, batch_account_url=batch.url)
+        return accounts.connect(proxied, stats, retry)
+
+    return type("ProxiedExecutor", (AzureBatchExecutor,), {"connect": staticmethod(connect)})
