@@ -115,3 +115,18 @@ def raw(emulator: BatchEmulator, method: str, path_and_query: str, body: Any = N
     except ValueError:
         parsed = content
     return status, resp_headers, parsed
+
+
+def admin(emulator: BatchEmulator, method: str, path: str, body: object = None
+          ) -> tuple[int, Any]:
+    """An unauthenticated request to the emulator's admin API (`/_emulator/...`): its
+    status and JSON reply (None when empty)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(emulator.url + path, data=data, method=method)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=10) as resp:
+            content = resp.read()
+            return resp.status, json.loads(content) if content else None
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")

@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
-import urllib.error
-import urllib.request
 from email.utils import parsedate_to_datetime
 
 import azure.batch.models as m
 import pytest
 from azure.batch import BatchClient
 from azure.core.exceptions import HttpResponseError
-from emu_sdk_kit import PATH_PREFIX, client_for, make_job, make_pool, raw, wait_until
+from emu_sdk_kit import PATH_PREFIX, admin, client_for, make_job, make_pool, raw, wait_until
 
 from azure_batch_executor.emulator import BatchEmulator
 from azure_batch_executor.emulator.models import BatchBackend
 
 V = "api-version=2025-06-01"
 
-
-def _admin(emulator: BatchEmulator, method: str, path: str, body: object = None) -> tuple:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(emulator.url + path, data=data, method=method)
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(request, timeout=10) as resp:
-            content = resp.read()
-            return resp.status, json.loads(content) if content else None
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
 
 
 def test_bad_signature_is_403_with_string_to_sign(emulator: BatchEmulator) -> None:
@@ -141,27 +127,27 @@ def test_internal_errors_are_500_with_request_id(client: BatchClient, emulator: 
 
 def test_admin_routes(client: BatchClient, emulator: BatchEmulator) -> None:
     make_pool(client, "p1")
-    status, stats = _admin(emulator, "GET", "/_emulator/stats")
+    status, stats = admin(emulator, "GET", "/_emulator/stats")
     assert status == 200 and stats["total"] >= 1
     assert any(c["route"] == "create_pool" for c in stats["counts"])
-    assert _admin(emulator, "DELETE", "/_emulator/stats")[0] == 204
+    assert admin(emulator, "DELETE", "/_emulator/stats")[0] == 204
     assert emulator.request_counts() == {}
     fault = {"method": "GET", "path_contains": "/pools/p1", "status": 500,
              "code": "InternalError", "count": 1, "retry_after": 0}
-    assert _admin(emulator, "POST", "/_emulator/faults", fault)[0] == 204
+    assert admin(emulator, "POST", "/_emulator/faults", fault)[0] == 204
     assert raw(emulator, "GET", f"/pools/p1?{V}")[0] == 500
     assert raw(emulator, "GET", f"/pools/p1?{V}")[0] == 200
     node = next(iter(client.list_nodes("p1"))).id
-    assert _admin(emulator, "POST", f"/_emulator/pools/p1/nodes/{node}/preempt")[0] == 204
+    assert admin(emulator, "POST", f"/_emulator/pools/p1/nodes/{node}/preempt")[0] == 204
     assert client.get_node("p1", node).state in ("preempted", "starting", "idle")
     wait_until(lambda: client.get_node("p1", node).state == "idle", what="node back")
     make_job(client, "j1", "p1")
-    assert _admin(emulator, "POST", "/_emulator/jobs/j1/tasks/none/kill")[1]["code"] == \
+    assert admin(emulator, "POST", "/_emulator/jobs/j1/tasks/none/kill")[1]["code"] == \
         "TaskNotFound"
-    assert _admin(emulator, "GET", "/_emulator/info")[1]["accountName"] == "devbatch"
-    assert _admin(emulator, "POST", "/_emulator/reset")[0] == 204
+    assert admin(emulator, "GET", "/_emulator/info")[1]["accountName"] == "devbatch"
+    assert admin(emulator, "POST", "/_emulator/reset")[0] == 204
     assert list(client.list_pools()) == [] and list(client.list_jobs()) == []
-    assert _admin(emulator, "GET", "/_emulator/nothing")[0] == 400
+    assert admin(emulator, "GET", "/_emulator/nothing")[0] == 400
 
 
 def test_realistic_casing() -> None:

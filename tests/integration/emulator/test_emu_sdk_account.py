@@ -4,34 +4,17 @@ methods and the admin API (docs/dev/emulator-rest.md, "What real accounts meet")
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
-from typing import Any
-
 import azure.batch.models as m
 import pytest
 from azure.batch import BatchClient
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
-from emu_sdk_kit import PATH_PREFIX, POLL, client_for, make_job, make_pool, wait_until
+from emu_sdk_kit import PATH_PREFIX, POLL, admin, client_for, make_job, make_pool, wait_until
 
 from azure_batch_executor.emulator import BatchEmulator
 from azure_batch_executor.local import LocalStack
 
 SLEEP = 'python3 -c "import time; time.sleep({})"'
 
-
-def _admin(emulator: BatchEmulator, method: str, path: str, body: object = None
-           ) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(emulator.url + path, data=data, method=method)
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(request, timeout=10) as resp:
-            content = resp.read()
-            return resp.status, json.loads(content) if content else None
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
 
 
 def _steady(client: BatchClient, pool_id: str) -> m.BatchPool:
@@ -188,23 +171,23 @@ def test_throttle_ends_after_its_duration(client: BatchClient, emulator: BatchEm
 def test_throttle_and_quota_admin_routes(client: BatchClient, emulator: BatchEmulator) -> None:
     make_job(client, "j1", "p")
     throttle = {"seconds": 30, "status": 429, "retry_after": 0, "operations": ["get_job"]}
-    assert _admin(emulator, "POST", "/_emulator/throttle", throttle)[0] == 204
+    assert admin(emulator, "POST", "/_emulator/throttle", throttle)[0] == 204
     with pytest.raises(HttpResponseError):
         client.get_job("j1", retry_total=0)
-    status, stats = _admin(emulator, "GET", "/_emulator/throttle")
+    status, stats = admin(emulator, "GET", "/_emulator/throttle")
     assert status == 200 and stats["refused"] == 1 and stats["active"][0]["retry_after"] == 0
-    assert _admin(emulator, "DELETE", "/_emulator/throttle")[0] == 204
+    assert admin(emulator, "DELETE", "/_emulator/throttle")[0] == 204
     assert client.get_job("j1").id == "j1"
-    bad = _admin(emulator, "POST", "/_emulator/throttle", {"seconds": 1, "operations": ["x"]})
+    bad = admin(emulator, "POST", "/_emulator/throttle", {"seconds": 1, "operations": ["x"]})
     assert bad[0] == 400 and bad[1]["code"] == "InvalidRequestBody"
-    status, quotas = _admin(emulator, "POST", "/_emulator/quotas",
+    status, quotas = admin(emulator, "POST", "/_emulator/quotas",
                             {"pools": 5, "active_jobs": None})
     assert status == 200 and quotas["pools"] == {"quota": 5, "used": 0}
-    assert _admin(emulator, "GET", "/_emulator/quotas")[1]["active_jobs"]["quota"] is None
+    assert admin(emulator, "GET", "/_emulator/quotas")[1]["active_jobs"]["quota"] is None
     failure = {"count": 2, "pool_id": "p1", "code": "AllocationTimedout"}
-    assert _admin(emulator, "POST", "/_emulator/allocation-failures", failure)[0] == 204
+    assert admin(emulator, "POST", "/_emulator/allocation-failures", failure)[0] == 204
     assert emulator.quotas()["allocation_failures"][0]["remaining"] == 2
-    assert _admin(emulator, "POST", "/_emulator/unusable-boots", {"count": 1})[0] == 204
+    assert admin(emulator, "POST", "/_emulator/unusable-boots", {"count": 1})[0] == 204
 
 
 # --- node trouble ----------------------------------------------------------------------------
@@ -226,7 +209,7 @@ def test_unusable_node_requeues_its_task_until_rebooted(client: BatchClient,
     counts = next(iter(client.list_pool_node_counts(filter="poolId eq 'p1'")))
     assert counts.dedicated.unusable == 1 and counts.dedicated.running == 1
     assert [n.id for n in client.list_nodes("p1", filter="state eq 'unusable'")] == [first]
-    assert _admin(emulator, "POST", f"/_emulator/pools/p1/nodes/{first}/reboot")[0] == 204
+    assert admin(emulator, "POST", f"/_emulator/pools/p1/nodes/{first}/reboot")[0] == 204
     wait_until(lambda: client.get_node("p1", first).state == "idle", what="recovered node")
     client.terminate_task("j1", "t1")
 
@@ -256,6 +239,6 @@ def test_nodes_that_boot_unusable(client: BatchClient, emulator: BatchEmulator) 
             node_agent_sku_id="batch.node.ubuntu 22.04")))
     wait_until(lambda: sorted(n.state for n in client.list_nodes("p1")) == ["idle", "unusable"],
                what="one unusable node")
-    assert _admin(emulator, "POST", "/_emulator/pools/p1/nodes/none/unusable")[1]["code"] == \
+    assert admin(emulator, "POST", "/_emulator/pools/p1/nodes/none/unusable")[1]["code"] == \
         "NodeNotFound"
     assert emulator.quotas()["unusable_boots"] == []

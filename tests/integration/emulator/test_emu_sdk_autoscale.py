@@ -197,7 +197,7 @@ def test_loose_mode_stores_a_formula_it_cannot_evaluate() -> None:
 
 
 def test_admin_autoscale_routes(client: BatchClient, emulator: BatchEmulator) -> None:
-    from test_emu_sdk_account import _admin
+    from emu_sdk_kit import admin as _admin
 
     assert _admin(emulator, "POST", "/_emulator/autoscale", {"min_interval": FAST})[0] == 204
     _create(client, "ap", "$TargetDedicatedNodes = 1;",

@@ -17,12 +17,11 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 import azure.batch.models as m
 import pytest
 from azure.batch import BatchClient
-from emu_sdk_kit import make_job, make_pool
+from emu_sdk_kit import admin, make_job, make_pool
 from support.waiting import wait_until
 
 from azure_batch_executor import cli
@@ -32,18 +31,6 @@ from azure_batch_executor.local import LocalStack
 TOUCH = "python3 -c \"open(r'{}', 'w').close()\""
 SLEEP = 'python3 -c "import time; time.sleep({})"'
 
-
-def _admin(emulator: BatchEmulator, method: str, path: str, body: object = None
-           ) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(emulator.url + path, data=data, method=method)
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(request, timeout=10) as resp:
-            content = resp.read()
-            return resp.status, json.loads(content) if content else None
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
 
 
 def _task(task_id: str, command: str) -> m.BatchTaskCreateOptions:
@@ -58,7 +45,7 @@ def wait_completed(client: BatchClient, job_id: str, task_id: str) -> m.BatchTas
 def test_task_starts_after_its_latency(client: BatchClient, emulator: BatchEmulator) -> None:
     make_pool(client, "p1")
     make_job(client, "j1", "p1")
-    status, latency = _admin(emulator, "POST", "/_emulator/scheduling-latency",
+    status, latency = admin(emulator, "POST", "/_emulator/scheduling-latency",
                              {"min": 0.5, "max": 0.5})
     assert (status, latency) == (200, {"min": 0.5, "max": 0.5})
     client.create_task("j1", _task("t1", "/bin/true"))
@@ -103,11 +90,11 @@ def test_max_parallel_tasks_bounds_running_tasks(client: BatchClient,
 
 
 def test_controls_and_reset(client: BatchClient, emulator: BatchEmulator) -> None:
-    assert _admin(emulator, "GET", "/_emulator/scheduling-latency") == (
+    assert admin(emulator, "GET", "/_emulator/scheduling-latency") == (
         200, {"min": 0.0, "max": 0.0})
-    assert _admin(emulator, "POST", "/_emulator/scheduling-latency", {"min": 3}) == (
+    assert admin(emulator, "POST", "/_emulator/scheduling-latency", {"min": 3}) == (
         200, {"min": 3.0, "max": 3.0})
-    status, error = _admin(emulator, "POST", "/_emulator/scheduling-latency",
+    status, error = admin(emulator, "POST", "/_emulator/scheduling-latency",
                            {"min": 5, "max": 2})
     assert status == 400 and error["code"] == "InvalidRequestBody"
     assert "scheduling_latency" in error["message"]["value"]
