@@ -37,12 +37,15 @@ Shapes (plain pickles of builtins; the cloudpickled parts are bytes inside):
                    "call" holds persistent ids (sha256) for the large arguments; the worker
                    downloads each from its URL in "objects" once per node, see below)
     outputs.pickle {"format", "node": {"python", "cloudpickle", "host", "node_id", "fetched",
-                    "fetched_bytes"}, "fatal": None | (stage, *error), "results": [...],
+                    "fetched_bytes", "calls_seconds"}, "fatal": None | (stage, *error),
+                    "results": [...],
                     "output": {"stdout"|"stderr": (tail bytes, total size)} (optional)}
     error / result rows: ("ok", bytes) | ("raise", bytes | None, type, message, traceback)
                          | ("badresult", None, type, message, traceback)
 
 It runs on the node: the standard library and cloudpickle only (tests/unit/test_layer_contracts.py).
+One file on purpose, though past 500 lines: each task downloads it as one resource file; its
+parts (pickling, fetching large arguments, the run) would each be one more file per task.
 Annotations are not evaluated at run time (``from __future__ import annotations``); what only
 they use is imported under ``TYPE_CHECKING`` (`typing` itself is imported by cloudpickle anyway).
 """
